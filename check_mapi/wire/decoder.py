@@ -115,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_input(path: str) -> bytes:
     """The bytes of FILE; ``.hex`` files are hex text with ``#`` comment lines."""
-    raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as handle:
+            raw = handle.read()
     if not path.endswith(".hex"):
         return raw
     lines = raw.decode("ascii").splitlines()

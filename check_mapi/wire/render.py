@@ -8,7 +8,6 @@ tags read ``PidTagSubject (0x0037001F)`` and PtypTime values are ISO-8601 UTC.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import uuid
 from typing import Any
 
@@ -50,8 +49,6 @@ def _scalar(value: object) -> Any:
         return value.hex()
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, enum.Enum):
-        return value.name
     return value
 
 

@@ -20,8 +20,11 @@ SORT_DESCENDING = 0x01
 
 
 class RopRequest(Protocol):
-    rop_id: ClassVar[RopId]
-    logon_id: int
+    @property
+    def rop_id(self) -> RopId: ...
+
+    @property
+    def logon_id(self) -> int: ...
 
     def write(self, w: Writer) -> Writer: ...
 

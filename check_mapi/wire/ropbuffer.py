@@ -21,7 +21,10 @@ RPC_HEADER_EXT_SIZE = 8
 XOR_MAGIC = 0xA5
 MAX_PAYLOAD = 0xFFFF
 
-Rop = TypeVar("Rop", RopRequest, RopResponse)
+# int, not IntFlag: ~ on an IntFlag complements within the defined members only.
+_DEFINED_FLAGS = 0x0007
+
+Rop = TypeVar("Rop", bound="RopRequest | RopResponse", covariant=True)  # noqa: PLC0105
 
 
 class RpcHeaderFlags(enum.IntFlag):
@@ -59,7 +62,7 @@ def _read_segment_payloads(data: bytes, base: int) -> list[tuple[bytes, int, boo
         if flags & RpcHeaderFlags.Compressed:
             raise r.error("Flags has Compressed (0x0001) set: compressed payloads are not "
                           "supported (the request asked for NoCompression)", at + 2)
-        if flags & ~(RpcHeaderFlags.XorMagic | RpcHeaderFlags.Last):
+        if flags & ~_DEFINED_FLAGS:
             raise r.error(f"Flags 0x{flags:04X} has undefined bits", at + 2)
         if size != size_actual:
             raise r.error(f"SizeActual {size_actual} differs from Size {size} "
