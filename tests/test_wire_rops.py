@@ -158,7 +158,7 @@ def test_unknown_and_unsupported_responses() -> None:
 
 
 def test_sort_table_request_layout() -> None:
-    """[MS-OXCROPS] 2.2.5.3.1 + [MS-OXCDATA] 2.13.1, by hand: delivery time descending."""
+    """[MS-OXCROPS] 2.2.5.3.1 + [MS-OXCDATA] 2.14.1, by hand: delivery time descending."""
     data = bytes.fromhex("13 00 01 00 0100 0000 0000 4000 060e 01")
     rop = read_rop_request(Reader(data, "t"))
     assert rop == RopSortTableRequest(0, 1, 0x00, 0, 0, (SortOrder(0x0E060040, 0x01),))

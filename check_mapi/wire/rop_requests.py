@@ -15,8 +15,8 @@ from .codes import RopId, describe_rop
 LOGON_FLAG_PRIVATE = 0x01
 OPEN_FLAG_USE_PER_MDB_REPLID_MAPPING = 0x01000000
 TABLE_FLAG_USE_UNICODE = 0x40
-SORT_ASCENDING = 0x00  # [MS-OXCDATA] 2.13.1 SortOrder.Order
-SORT_DESCENDING = 0x01
+SORT_ASCENDING = 0x00  # [MS-OXCDATA] 2.14.1 SortOrder.Order: TABLE_SORT_ASCEND
+SORT_DESCENDING = 0x01  # TABLE_SORT_DESCEND
 
 
 class RopRequest(Protocol):
@@ -225,7 +225,7 @@ class RopSetColumnsRequest:
 
 @dataclass(frozen=True, slots=True)
 class SortOrder:
-    """[MS-OXCDATA] 2.13.1: PropertyType u16, PropertyId u16, Order u8."""
+    """[MS-OXCDATA] 2.14.1: PropertyType u16, PropertyId u16, Order u8."""
 
     property_tag: int
     order: int
