@@ -1,41 +1,104 @@
-"""Command line of the ``check_mapi`` plugin.
+"""Command line of the ``check_mapi`` plugin: declarations only; ``config`` resolves them.
 
-The logon probe itself arrives with its own issue; until then the command answers
-``--version`` and ``--help`` and reports UNKNOWN, as a plugin must for anything it
-cannot check.
+Monitoring Plugins conventions: exit 3 (UNKNOWN) for bad arguments, ``--help`` and
+``--version`` (argparse would exit 2, which a monitoring core reads as CRITICAL); nothing
+on stderr; ``--extra-opts`` reads options from an INI section.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .errors import ServiceState
+from .secrets import PASSWORD_ENV, TOKEN_ENV
+from .session import DEFAULT_CLIENT_APPLICATION
+
+EPILOG = f"""\
+Secrets: the password comes from --password-file, ${PASSWORD_ENV}, an --extra-opts section
+(password=...), or --password (visible in ps: avoid). A bearer token comes from
+--token-file, ${TOKEN_ENV}, --extra-opts (token=...) or --token. Files holding secrets
+must not be readable by group or others.
+
+Thresholds use the Monitoring Plugins range syntax (10, 5:, ~:10, @1:2), in seconds for
+times. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+"""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 (CRITICAL to a monitoring core) on errors: make that UNKNOWN."""
+class Parser(argparse.ArgumentParser):
+    """argparse with plugin exit codes: errors and help/version exit 3, all on stdout."""
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             sys.stdout.write(message)
         sys.exit(ServiceState.UNKNOWN)
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(ServiceState.UNKNOWN, f"MAPI UNKNOWN - {message}\n")
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="check_mapi",
-                     description="Log on to an Exchange mailbox over MAPI over HTTP.")
-    parser.add_argument("-V", "--version", action="version",
-                        version=f"check_mapi {__version__}")
-    return parser
+    def print_help(self, file: object = None) -> None:
+        sys.stdout.write(self.format_help())
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    build_parser().parse_args(argv)
-    sys.stdout.write("MAPI UNKNOWN - the logon probe is not part of this version yet\n")
-    sys.exit(ServiceState.UNKNOWN)
+def build_parser() -> Parser:
+    p = Parser(prog="check_mapi", epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter,
+               description="Log on to an Exchange mailbox over MAPI over HTTP, as Outlook "
+                           "does, list the Inbox and report availability and timings.")
+    p.add_argument("-V", "--version", action="version", version=f"check_mapi {__version__}")
+    p.add_argument("--extra-opts", metavar="[SECTION][@FILE]", nargs="?", const="",
+                   help="read options from an INI section (default section check_mapi, "
+                        "default files: the Monitoring Plugins plugins.ini locations)")
+    p.add_argument("--demo", action="store_true",
+                   help="probe a mailbox of the built-in Exchange emulator, started on a "
+                        "loopback port (no other option needed)")
+    target = p.add_argument_group("mailbox and endpoint")
+    target.add_argument("-m", "--mailbox", metavar="SMTP", help="the mailbox's SMTP address")
+    target.add_argument("--url", help="the emsmdb URL (https://host/mapi/emsmdb/?MailboxId=...)")
+    target.add_argument("--legacy-dn", metavar="DN", help="the mailbox user's LegacyDN")
+    target.add_argument("--client-application", default=DEFAULT_CLIENT_APPLICATION,
+                        metavar="NAME/a.b.c.d", help="X-ClientApplication header "
+                        f"(default {DEFAULT_CLIENT_APPLICATION})")
+    target.add_argument("--rows", type=int, default=5, metavar="N",
+                        help="newest Inbox items to read (default 5)")
+    auth = p.add_argument_group("authentication")
+    auth.add_argument("--auth", choices=("basic", "bearer"),
+                      help="default: bearer when a token is given, else basic")
+    auth.add_argument("-u", "--username", help="logon name (default: the mailbox address)")
+    auth.add_argument("--password-file", metavar="FILE")
+    auth.add_argument("--password", help="the password itself: visible in ps, avoid")
+    auth.add_argument("--token-file", metavar="FILE", help="OAuth bearer token file")
+    auth.add_argument("--token", help="the bearer token itself: visible in ps, avoid")
+    tls = p.add_argument_group("connection")
+    tls.add_argument("--ca-file", metavar="PEM", help="trust this CA bundle instead of certifi's")
+    tls.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    tls.add_argument("--proxy", metavar="URL", help="HTTP(S) proxy")
+    tls.add_argument("-t", "--timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="budget for the whole probe (default 30)")
+    tls.add_argument("--timeout-state", default="critical",
+                     choices=("ok", "warning", "critical", "unknown"),
+                     help="state when a step times out (default critical)")
+    limits = p.add_argument_group("thresholds")
+    limits.add_argument("-w", "--warning", metavar="RANGE", help="connect_time warning range")
+    limits.add_argument("-c", "--critical", metavar="RANGE", help="connect_time critical range")
+    limits.add_argument("--total-warning", metavar="RANGE", help="total_time warning range")
+    limits.add_argument("--total-critical", metavar="RANGE", help="total_time critical range")
+    limits.add_argument("--items-warning", metavar="RANGE", help="inbox_items warning range")
+    limits.add_argument("--items-critical", metavar="RANGE", help="inbox_items critical range")
+    out = p.add_argument_group("output")
+    out.add_argument("-v", "--verbose", action="count", default=0,
+                     help="step trace (-v), request summaries (-vvv)")
+    out.add_argument("--show-subjects", action="store_true",
+                     help="list the newest items' subjects and senders (private data)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    from .runner import run  # keeps `--help` fast and the import graph one-way
+
+    code, output = run(build_parser(), sys.argv[1:] if argv is None else argv)
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    sys.exit(code)

@@ -46,3 +46,48 @@ class DecodeError(ProtocolError):
 
     def __str__(self) -> str:
         return f"{self.message} at offset {self.offset} (0x{self.offset:X})"
+
+
+class TransportError(MapiError):
+    """No usable HTTP exchange: DNS, TCP, TLS, proxy, connection dropped."""
+
+
+class TransportTimeoutError(TransportError):
+    """A request did not complete within its share of the check's time budget."""
+
+
+class HttpStatusError(ProtocolError):
+    """An HTTP status other than 200 where MAPI/HTTP answers 200 ([MS-OXCMAPIHTTP] 2.2.2.2)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(HttpStatusError):
+    """The server refused the credentials (401 after the handshake, or 403)."""
+
+
+class ResponseCodeError(ProtocolError):
+    """X-ResponseCode is not 0 ([MS-OXCMAPIHTTP] 2.2.3.3.3)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MapiCallError(ProtocolError):
+    """A Connect/Execute/Disconnect body reports StatusCode or ErrorCode != 0."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RopError(ProtocolError):
+    """A ROP's ReturnValue is not 0 ([MS-OXCROPS] 2.2.1)."""
+
+    def __init__(self, message: str, rop_id: int, code: int) -> None:
+        super().__init__(message)
+        self.rop_id = rop_id
+        self.code = code

@@ -1,0 +1,25 @@
+"""OAuth 2.0 bearer token auth (RFC 6750 2.1), for tokens obtained elsewhere (Exchange Online)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import httpx
+
+
+class BearerAuth(httpx.Auth):
+    """Sends ``Authorization: Bearer <token>`` on every request of the session.
+
+    Exchange binds the session context to the authenticated identity ([MS-OXCMAPIHTTP]
+    3.2.5.1), so the same token goes on Connect, Execute and Disconnect.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:  # never show the token, whatever logs the object
+        return "BearerAuth(<token>)"

@@ -1,0 +1,253 @@
+"""One probe: what Outlook does when a user opens a mailbox, timed step by step.
+
+connect -> logon (RopLogon) -> inbox (RopOpenFolder, RopGetContentsTable, RopSetColumns,
+RopSortTable newest first, RopQueryRows, RopRelease x2) -> disconnect. Once Connect has
+succeeded, Disconnect is always sent; the first error is the one reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from .errors import MapiError, ProtocolError, RopError
+from .session import DEFAULT_CLIENT_APPLICATION, CallTrace, MapiSession
+from .transport import Transport, TransportConfig
+from .wire import (
+    INBOX,
+    LOGON_FLAG_PRIVATE,
+    OPEN_FLAG_USE_PER_MDB_REPLID_MAPPING,
+    SORT_DESCENDING,
+    TABLE_FLAG_USE_UNICODE,
+    ExecuteResponse,
+    PropertyValue,
+    RopBackoffResponse,
+    RopBufferTooSmallResponse,
+    RopContext,
+    RopErrorResponse,
+    RopGetContentsTableRequest,
+    RopGetContentsTableResponse,
+    RopLogonRedirectResponse,
+    RopLogonRequest,
+    RopLogonResponse,
+    RopOpenFolderRequest,
+    RopQueryRowsRequest,
+    RopQueryRowsResponse,
+    RopReleaseRequest,
+    RopRequest,
+    RopSetColumnsRequest,
+    RopSortTableRequest,
+    SortOrder,
+    describe_error,
+    describe_rop,
+    filetime_to_datetime,
+)
+
+PidTagSubject = 0x0037001F
+PidTagMessageDeliveryTime = 0x0E060040
+PidTagSenderName = 0x0C1A001F
+PidTagMessageSize = 0x0E080003
+PidTagMessageFlags = 0x0E070003
+COLUMNS = (PidTagSubject, PidTagMessageDeliveryTime, PidTagSenderName, PidTagMessageSize,
+           PidTagMessageFlags)
+MSGFLAG_READ = 0x01
+NO_HANDLE = 0xFFFFFFFF
+LOGON_ID = 0
+STEPS = ("connect", "logon", "inbox", "disconnect")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """Everything one probe needs; built by the CLI, never mutated."""
+
+    mailbox: str
+    url: str
+    legacy_dn: str
+    timeout: float = 30.0
+    rows: int = 5
+    client_application: str = DEFAULT_CLIENT_APPLICATION
+    transport: TransportConfig = field(default_factory=TransportConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One row of the Inbox contents table (values may be missing on a row)."""
+
+    subject: str | None
+    delivery_time: datetime | None
+    sender: str | None
+    size: int | None
+    read: bool | None
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """What happened; filled in as the steps run (timings survive a failure)."""
+
+    settings: ProbeSettings
+    timings: dict[str, float] = field(default_factory=dict)
+    error: MapiError | None = None
+    failed_step: str | None = None
+    disconnect_error: MapiError | None = None
+    display_name: str | None = None
+    item_count: int | None = None
+    items: tuple[InboxItem, ...] = ()
+    traces: tuple[CallTrace, ...] = ()
+    request_guid: str | None = None
+    client_info: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def server_facts(self) -> dict[str, str]:
+        facts: dict[str, str] = {}
+        for trace in self.traces:
+            facts.update(trace.server_facts)
+        return facts
+
+
+def run_probe(settings: ProbeSettings, auth: httpx.Auth | None,
+              clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Run every step against ``settings.url``; never raises a MapiError."""
+    result = ProbeResult(settings)
+    deadline = clock() + settings.timeout
+    start = clock()
+    with Transport(settings.transport, auth) as transport:
+        session = MapiSession(transport, settings.url, deadline, settings.client_application,
+                              user_identity=settings.mailbox)
+        result.request_guid, result.client_info = session.request_guid, session.client_info
+        try:
+            _steps(session, settings, result, clock)
+        finally:
+            result.traces = tuple(session.traces)
+    result.timings["total"] = clock() - start
+    return result
+
+
+@contextlib.contextmanager
+def _step(result: ProbeResult, step: str, clock: Callable[[], float]) -> Iterator[None]:
+    """Time ``step``; the first MapiError becomes the probe's error, and propagates."""
+    begin = clock()
+    try:
+        yield
+    except MapiError as err:
+        if result.error is None:
+            result.error, result.failed_step = err, step
+        raise
+    finally:
+        result.timings[step] = clock() - begin
+
+
+def _steps(session: MapiSession, settings: ProbeSettings, result: ProbeResult,
+           clock: Callable[[], float]) -> None:
+    try:
+        with _step(result, "connect", clock):
+            connected = session.connect(settings.legacy_dn)
+    except MapiError:
+        return
+    result.display_name = connected.display_name
+    try:
+        with _step(result, "logon", clock):
+            logon_handle, inbox_fid = _logon(session, settings.legacy_dn)
+        with _step(result, "inbox", clock):
+            _inbox(session, logon_handle, inbox_fid, settings.rows, result)
+    except MapiError:
+        pass  # recorded by _step; Disconnect still runs
+    finally:
+        _disconnect(session, result, clock)
+
+
+def _disconnect(session: MapiSession, result: ProbeResult, clock: Callable[[], float]) -> None:
+    begin = clock()
+    try:
+        session.disconnect()
+    except MapiError as err:
+        if result.error is None:
+            result.error, result.failed_step = err, "disconnect"
+        else:
+            result.disconnect_error = err
+    finally:
+        result.timings["disconnect"] = clock() - begin
+
+
+def _first_rop(response: ExecuteResponse, what: str) -> object:
+    if not response.rops:
+        raise ProtocolError(f"{what}: the server returned no ROP response")
+    return response.rops[0]
+
+
+def _logon(session: MapiSession, legacy_dn: str) -> tuple[int, int]:
+    """RopLogon to the private mailbox; returns (logon handle, Inbox folder id)."""
+    request = RopLogonRequest(LOGON_ID, 0, LOGON_FLAG_PRIVATE,
+                              OPEN_FLAG_USE_PER_MDB_REPLID_MAPPING, 0, legacy_dn)
+    response = session.execute([request], [NO_HANDLE], RopContext())
+    rop = _first_rop(response, "RopLogon")
+    _check_rop(rop)
+    if isinstance(rop, RopLogonRedirectResponse):
+        raise RopError(f"RopLogon: mailbox is on another server (ecWrongServer): "
+                       f"{rop.server_name}", 0xFE, rop.return_value)
+    if not isinstance(rop, RopLogonResponse):
+        raise ProtocolError("RopLogon: the server answered a public folder logon")
+    handles = response.rop_buffers[0].server_object_handle_table
+    if not handles or handles[0] == NO_HANDLE:
+        raise ProtocolError("RopLogon: no logon handle in the server object handle table")
+    return handles[rop.output_handle_index], rop.folder_ids[INBOX]
+
+
+def _inbox(session: MapiSession, logon_handle: int, inbox_fid: int, rows: int,
+           result: ProbeResult) -> None:
+    rops: list[RopRequest] = [RopOpenFolderRequest(LOGON_ID, 0, 1, inbox_fid, 0x00),
+            RopGetContentsTableRequest(LOGON_ID, 1, 2, TABLE_FLAG_USE_UNICODE),
+            RopSetColumnsRequest(LOGON_ID, 2, 0x00, COLUMNS),
+            RopSortTableRequest(LOGON_ID, 2, 0x00, 0, 0,
+                                (SortOrder(PidTagMessageDeliveryTime, SORT_DESCENDING),)),
+            RopQueryRowsRequest(LOGON_ID, 2, 0x00, 0x01, rows),
+            RopReleaseRequest(LOGON_ID, 2), RopReleaseRequest(LOGON_ID, 1)]
+    response = session.execute(rops, [logon_handle, NO_HANDLE, NO_HANDLE],
+                               RopContext(columns=COLUMNS))
+    answers = response.rops
+    for rop in answers:
+        _check_rop(rop)
+    if len(answers) < 5:
+        raise ProtocolError(f"Inbox: expected 5 ROP responses, got {len(answers)}")
+    table, query = answers[1], answers[4]
+    if not isinstance(table, RopGetContentsTableResponse) or not isinstance(
+            query, RopQueryRowsResponse):
+        raise ProtocolError("Inbox: ROP responses out of order")
+    result.item_count = table.row_count
+    result.items = tuple(_item(row.cells) for row in query.rows)
+
+
+def _check_rop(rop: object) -> None:
+    """The first failing ROP explains the failure (later ones fail with ecNullObject)."""
+    if isinstance(rop, RopErrorResponse):
+        raise RopError(f"{rop.rop_id.name} failed: {describe_error(rop.return_value)}",
+                       rop.rop_id, rop.return_value)
+    if isinstance(rop, RopBackoffResponse):
+        raise RopError(f"server busy: RopBackoff for {rop.duration} ms", 0xF9, 0)
+    if isinstance(rop, RopBufferTooSmallResponse):
+        raise RopError(f"{describe_rop(0xFF)}: the server needs {rop.size_needed} bytes of "
+                       "output buffer", 0xFF, 0)
+
+
+def _item(cells: Sequence[object]) -> InboxItem:
+    values = {c.tag: c.value for c in cells if isinstance(c, PropertyValue)}
+    delivery, size = values.get(PidTagMessageDeliveryTime), values.get(PidTagMessageSize)
+    flags = values.get(PidTagMessageFlags)
+    return InboxItem(
+        subject=_str(values.get(PidTagSubject)),
+        delivery_time=filetime_to_datetime(delivery) if isinstance(delivery, int) else None,
+        sender=_str(values.get(PidTagSenderName)),
+        size=size if isinstance(size, int) else None,
+        read=bool(flags & MSGFLAG_READ) if isinstance(flags, int) else None)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

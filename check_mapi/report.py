@@ -1,0 +1,89 @@
+"""The long output: a step trace in the spirit of Microsoft's Remote Connectivity Analyzer.
+
+Which URL, which step took how long, what the server said (HTTP status, X-ResponseCode,
+MAPI error names), server facts from response headers, and the X-RequestId/X-ClientInfo
+values that find the requests in Exchange's MAPI Client Access logs. Never a secret, never
+a cookie value; message subjects only when asked for.
+"""
+
+from __future__ import annotations
+
+from .probe import STEPS, InboxItem, ProbeResult
+from .session import CallTrace
+
+
+def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
+    lines = [f"mailbox {result.settings.mailbox} at {result.settings.url}"]
+    lines += [_step_line(result, step) for step in STEPS]
+    if result.disconnect_error is not None:
+        lines.append(f"disconnect also failed: {result.disconnect_error}")
+    lines += _facts(result)
+    lines += _items(result, show_subjects)
+    if verbose >= 3:
+        lines += [_trace_line(trace) for trace in result.traces]
+    return lines
+
+
+def _step_line(result: ProbeResult, step: str) -> str:
+    seconds = result.timings.get(step)
+    if seconds is None:
+        return f"{step}: not run"
+    if step == result.failed_step:
+        return f"{step}: FAILED after {seconds:.3f} s: {result.error}"
+    if step == "disconnect" and result.disconnect_error is not None:
+        return f"{step}: FAILED after {seconds:.3f} s"
+    return f"{step}: OK in {seconds:.3f} s{_detail(result, step)}"
+
+
+def _detail(result: ProbeResult, step: str) -> str:
+    if step == "connect" and result.display_name is not None:
+        return f" (display name {result.display_name!r})"
+    if step == "inbox" and result.item_count is not None:
+        return f" ({result.item_count} items)"
+    return ""
+
+
+def _facts(result: ProbeResult) -> list[str]:
+    lines = [f"LegacyDN {result.settings.legacy_dn}"]
+    facts = result.server_facts
+    server = facts.get("X-ServerApplication")
+    backend = facts.get("X-BackEndServer") or facts.get("X-CalculatedBETarget")
+    if server or backend:
+        lines.append("server " + ", ".join(
+            part for part in (server, f"backend {backend}" if backend else None) if part))
+    if result.traces:
+        first, last = result.traces[0].request_id, result.traces[-1].request_id
+        lines.append(f"X-ClientInfo {result.client_info}, X-RequestId {first} .. "
+                     f"{last.rsplit(':', 1)[-1]} (MAPI Client Access log)")
+    return lines
+
+
+def _items(result: ProbeResult, show_subjects: bool) -> list[str]:
+    if not result.items:
+        return []
+    newest = result.items[0]
+    lines = []
+    if newest.delivery_time is not None:
+        lines.append(f"newest item delivered {newest.delivery_time:%Y-%m-%d %H:%M:%S} UTC")
+    if show_subjects:
+        lines += [_item_line(item) for item in result.items]
+    return lines
+
+
+def _item_line(item: InboxItem) -> str:
+    when = f"{item.delivery_time:%Y-%m-%d %H:%M}" if item.delivery_time else "(no date)"
+    flag = "" if item.read is None else (" read" if item.read else " unread")
+    return f"  {when}{flag} from {item.sender or '(unknown)'}: {item.subject or '(no subject)'}"
+
+
+def _trace_line(trace: CallTrace) -> str:
+    parts = [f"{trace.request_type} {trace.request_id}: HTTP {trace.status}",
+             f"X-ResponseCode {trace.response_code}", f"{trace.elapsed:.3f} s"]
+    if trace.processing_after is not None:
+        parts.append(f"PROCESSING after {trace.processing_after:.3f} s")
+    if trace.pending_count:
+        parts.append(f"{trace.pending_count} PENDING")
+    if trace.server_elapsed_ms is not None:
+        parts.append(f"X-ElapsedTime {trace.server_elapsed_ms} ms")
+    parts += [f"{name} {value}" for name, value in trace.server_facts]
+    return "; ".join(parts)

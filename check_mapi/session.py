@@ -1,0 +1,196 @@
+"""A MAPI/HTTP session context on the mailbox endpoint: headers, cookies, request ids.
+
+[MS-OXCMAPIHTTP] 2.2.3.3 (request headers: X-RequestType, X-RequestId ``{GUID}:n`` unique
+per session and strictly increasing, X-ClientInfo, X-ClientApplication), 3.1.5.1-3.1.5.2
+(every cookie the server set is sent back), 2.2.2.2 and 3.2.5.2 (HTTP status and
+X-ResponseCode), 2.2.4 (the Connect/Execute/Disconnect bodies).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import (
+    AuthError,
+    HttpStatusError,
+    MapiCallError,
+    ProtocolError,
+    ResponseCodeError,
+)
+from .transport import HttpExchange, Transport
+from .wire import (
+    EXECUTE_FLAG_NO_COMPRESSION,
+    EXECUTE_FLAG_NO_XOR_MAGIC,
+    ConnectRequest,
+    ConnectResponse,
+    DisconnectRequest,
+    DisconnectResponse,
+    ExecuteRequest,
+    ExecuteResponse,
+    FailureResponse,
+    RopBuffer,
+    RopContext,
+    RopRequest,
+    describe_error,
+    describe_response_code,
+)
+
+CONTENT_TYPE = "application/mapi-http"
+DEFAULT_CLIENT_APPLICATION = "Outlook/16.0.18129.20116"
+MAX_ROP_OUT = 0x10008  # [MS-OXCRPC] 4.2 uses 0x18008; 64 KiB + headers is plenty for k rows
+SERVER_FACT_HEADERS = ("X-ServerApplication", "X-BackEndServer", "X-CalculatedBETarget",
+                       "X-FEServer", "X-DiagInfo", "request-id")
+
+
+@dataclass(frozen=True, slots=True)
+class CallTrace:
+    """One MAPI/HTTP request, for the step trace in the long output."""
+
+    request_type: str
+    request_id: str
+    status: int
+    response_code: int | None
+    elapsed: float
+    processing_after: float | None
+    pending_count: int
+    server_elapsed_ms: int | None
+    server_facts: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """What Connect told us ([MS-OXCMAPIHTTP] 2.2.4.1.2)."""
+
+    display_name: str
+    dn_prefix: str
+
+
+class MapiSession:
+    """Connect, Execute, Disconnect against one emsmdb URL; ``traces`` records each call."""
+
+    def __init__(self, transport: Transport, url: str, deadline: float,
+                 client_application: str = DEFAULT_CLIENT_APPLICATION,
+                 user_identity: str | None = None) -> None:
+        self._transport = transport
+        self._url = url
+        self._deadline = deadline
+        self._client_application = client_application
+        self._user_identity = user_identity
+        self.request_guid = f"{{{str(uuid.uuid4()).upper()}}}"
+        self.client_info = f"{{{str(uuid.uuid4()).upper()}}}:1"
+        self._counter = 0
+        self._cookies: dict[str, str] = {}
+        self.traces: list[CallTrace] = []
+
+    @property
+    def cookie_names(self) -> tuple[str, ...]:
+        return tuple(self._cookies)
+
+    def connect(self, user_dn: str) -> Connected:
+        body = self._call("Connect", ConnectRequest(user_dn=user_dn).encode())
+        response = ConnectResponse.decode(body)
+        _raise_failure("Connect", response)
+        assert isinstance(response, ConnectResponse)
+        if response.error_code:
+            raise MapiCallError(f"Connect failed: ErrorCode {describe_error(response.error_code)}",
+                                response.error_code)
+        return Connected(response.display_name, response.dn_prefix)
+
+    def execute(self, rops: Sequence[RopRequest], handles: Sequence[int],
+                ctx: RopContext) -> ExecuteResponse:
+        request = ExecuteRequest((RopBuffer(tuple(rops), tuple(handles)),),
+                                 flags=EXECUTE_FLAG_NO_COMPRESSION | EXECUTE_FLAG_NO_XOR_MAGIC,
+                                 max_rop_out=MAX_ROP_OUT)
+        response = ExecuteResponse.decode(self._call("Execute", request.encode()), ctx)
+        _raise_failure("Execute", response)
+        assert isinstance(response, ExecuteResponse)
+        if response.error_code:
+            raise MapiCallError(f"Execute failed: ErrorCode {describe_error(response.error_code)}",
+                                response.error_code)
+        return response
+
+    def disconnect(self) -> None:
+        response = DisconnectResponse.decode(self._call("Disconnect", DisconnectRequest().encode()))
+        _raise_failure("Disconnect", response)
+        assert isinstance(response, DisconnectResponse)
+        if response.error_code:
+            raise MapiCallError(
+                f"Disconnect failed: ErrorCode {describe_error(response.error_code)}",
+                response.error_code)
+
+    def _headers(self, request_type: str) -> list[tuple[str, str]]:
+        self._counter += 1
+        headers = [("Content-Type", CONTENT_TYPE), ("Accept", CONTENT_TYPE),
+                   ("X-RequestType", request_type),
+                   ("X-RequestId", f"{self.request_guid}:{self._counter}"),
+                   ("X-ClientInfo", self.client_info),
+                   ("X-ClientApplication", self._client_application)]
+        if self._user_identity:
+            headers.append(("X-User-Identity", self._user_identity))
+        if self._cookies:
+            headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in self._cookies.items())))
+        return headers
+
+    def _call(self, request_type: str, body: bytes) -> bytes:
+        headers = self._headers(request_type)
+        request_id = headers[3][1]
+        exchange = self._transport.post(self._url, headers, body, self._deadline,
+                                        request_type.lower())
+        self._keep_cookies(exchange)
+        stream = exchange.stream
+        self.traces.append(CallTrace(
+            request_type, request_id, exchange.status,
+            stream.response_code if stream else _header_int(exchange, "X-ResponseCode"),
+            exchange.elapsed, exchange.processing_after, stream.pending_count if stream else 0,
+            stream.elapsed_time if stream else None,
+            tuple((n, v) for n in SERVER_FACT_HEADERS if (v := exchange.header(n)) is not None)))
+        return _checked_body(request_type, exchange)
+
+    def _keep_cookies(self, exchange: HttpExchange) -> None:
+        for line in exchange.set_cookies:
+            name, sep, value = line.split(";", 1)[0].partition("=")
+            if sep and name.strip():
+                self._cookies[name.strip()] = value.strip()
+
+
+def _header_int(exchange: HttpExchange, name: str) -> int | None:
+    value = exchange.header(name)
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def _checked_body(request_type: str, exchange: HttpExchange) -> bytes:
+    """The binary body, or the error that explains why there is none."""
+    status = exchange.status
+    detail = f": {exchange.text}" if exchange.text else ""
+    if status in (401, 403):
+        offered = ", ".join(v.split(" ", 1)[0] for k, v in exchange.headers
+                            if k.lower() == "www-authenticate")
+        hint = f" (server offers {offered})" if offered else ""
+        raise AuthError(f"{request_type}: HTTP {status} {exchange.reason}: credentials "
+                        f"refused{hint}", status)
+    if status != 200:
+        retry = exchange.header("Retry-After")
+        after = f", Retry-After {retry}" if retry else ""
+        raise HttpStatusError(f"{request_type}: HTTP {status} {exchange.reason}{after}{detail}",
+                              status)
+    code = exchange.stream.response_code if exchange.stream else _header_int(
+        exchange, "X-ResponseCode")
+    if code:
+        raise ResponseCodeError(f"{request_type}: X-ResponseCode {describe_response_code(code)}"
+                                f"{detail}", code)
+    if exchange.decode_error is not None:
+        raise ProtocolError(f"{request_type}: malformed response: {exchange.decode_error}"
+                            ) from exchange.decode_error
+    if exchange.stream is None:
+        content_type = exchange.header("Content-Type") or "none"
+        raise ProtocolError(f"{request_type}: not a MAPI/HTTP response (Content-Type "
+                            f"{content_type}, no X-ResponseCode){detail}")
+    return exchange.stream.body
+
+
+def _raise_failure(request_type: str, response: object) -> None:
+    if isinstance(response, FailureResponse):
+        raise MapiCallError(f"{request_type} failed: StatusCode "
+                            f"{describe_error(response.status_code)}", response.status_code)
