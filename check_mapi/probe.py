@@ -228,7 +228,7 @@ def _inbox(session: MapiSession, logon_handle: int, inbox_fid: int, rows: int,
 def _check_rop(rop: object) -> None:
     """The first failing ROP explains the failure (later ones fail with ecNullObject)."""
     if isinstance(rop, RopErrorResponse):
-        raise RopError(f"{rop.rop_id.name} failed: {describe_error(rop.return_value)}",
+        raise RopError(f"{rop.rop_id.name} returned {describe_error(rop.return_value)}",
                        rop.rop_id, rop.return_value)
     if isinstance(rop, RopBackoffResponse):
         raise RopError(f"server busy: RopBackoff for {rop.duration} ms", 0xF9, 0)

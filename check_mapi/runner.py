@@ -48,12 +48,13 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[int, str]
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[int, str]:
-    args = parser.parse_args(expand_extra_opts(argv, os.environ))
+    expanded = expand_extra_opts(argv, os.environ)
+    args = parser.parse_args(expanded)
     if args.demo:
-        from .demo import demo_argv  # the emulator is only imported for --demo
+        from .demo import demo_options  # the emulator is only imported for --demo
 
-        with demo_argv(args) as demo_args:
-            return _probe(resolve(parser.parse_args(demo_args), os.environ))
+        with demo_options(args.mailbox) as endpoint:
+            return _probe(resolve(parser.parse_args([*expanded, *endpoint]), os.environ))
     return _probe(resolve(args, os.environ))
 
 

@@ -94,7 +94,7 @@ class MapiSession:
         _raise_failure("Connect", response)
         assert isinstance(response, ConnectResponse)
         if response.error_code:
-            raise MapiCallError(f"Connect failed: ErrorCode {describe_error(response.error_code)}",
+            raise MapiCallError(f"Connect ErrorCode {describe_error(response.error_code)}",
                                 response.error_code)
         return Connected(response.display_name, response.dn_prefix)
 
@@ -107,7 +107,7 @@ class MapiSession:
         _raise_failure("Execute", response)
         assert isinstance(response, ExecuteResponse)
         if response.error_code:
-            raise MapiCallError(f"Execute failed: ErrorCode {describe_error(response.error_code)}",
+            raise MapiCallError(f"Execute ErrorCode {describe_error(response.error_code)}",
                                 response.error_code)
         return response
 
@@ -117,7 +117,7 @@ class MapiSession:
         assert isinstance(response, DisconnectResponse)
         if response.error_code:
             raise MapiCallError(
-                f"Disconnect failed: ErrorCode {describe_error(response.error_code)}",
+                f"Disconnect ErrorCode {describe_error(response.error_code)}",
                 response.error_code)
 
     def _headers(self, request_type: str) -> list[tuple[str, str]]:
@@ -136,8 +136,7 @@ class MapiSession:
     def _call(self, request_type: str, body: bytes) -> bytes:
         headers = self._headers(request_type)
         request_id = headers[3][1]
-        exchange = self._transport.post(self._url, headers, body, self._deadline,
-                                        request_type.lower())
+        exchange = self._transport.post(self._url, headers, body, self._deadline)
         self._keep_cookies(exchange)
         stream = exchange.stream
         self.traces.append(CallTrace(
@@ -168,29 +167,26 @@ def _checked_body(request_type: str, exchange: HttpExchange) -> bytes:
         offered = ", ".join(v.split(" ", 1)[0] for k, v in exchange.headers
                             if k.lower() == "www-authenticate")
         hint = f" (server offers {offered})" if offered else ""
-        raise AuthError(f"{request_type}: HTTP {status} {exchange.reason}: credentials "
-                        f"refused{hint}", status)
+        raise AuthError(f"HTTP {status} {exchange.reason}: credentials refused{hint}", status)
     if status != 200:
         retry = exchange.header("Retry-After")
         after = f", Retry-After {retry}" if retry else ""
-        raise HttpStatusError(f"{request_type}: HTTP {status} {exchange.reason}{after}{detail}",
-                              status)
+        raise HttpStatusError(f"HTTP {status} {exchange.reason}{after}{detail}", status)
     code = exchange.stream.response_code if exchange.stream else _header_int(
         exchange, "X-ResponseCode")
     if code:
-        raise ResponseCodeError(f"{request_type}: X-ResponseCode {describe_response_code(code)}"
-                                f"{detail}", code)
+        raise ResponseCodeError(f"X-ResponseCode {describe_response_code(code)}{detail}", code)
     if exchange.decode_error is not None:
-        raise ProtocolError(f"{request_type}: malformed response: {exchange.decode_error}"
+        raise ProtocolError(f"malformed {request_type} response: {exchange.decode_error}"
                             ) from exchange.decode_error
     if exchange.stream is None:
         content_type = exchange.header("Content-Type") or "none"
-        raise ProtocolError(f"{request_type}: not a MAPI/HTTP response (Content-Type "
-                            f"{content_type}, no X-ResponseCode){detail}")
+        raise ProtocolError(f"not a MAPI/HTTP response (Content-Type {content_type}, "
+                            f"no X-ResponseCode){detail}")
     return exchange.stream.body
 
 
 def _raise_failure(request_type: str, response: object) -> None:
     if isinstance(response, FailureResponse):
-        raise MapiCallError(f"{request_type} failed: StatusCode "
-                            f"{describe_error(response.status_code)}", response.status_code)
+        raise MapiCallError(f"{request_type} StatusCode {describe_error(response.status_code)}",
+                            response.status_code)

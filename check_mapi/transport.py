@@ -72,19 +72,19 @@ class Transport:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def post(self, url: str, headers: Sequence[tuple[str, str]], body: bytes, deadline: float,
-             what: str) -> HttpExchange:
-        """POST ``body``; ``deadline`` is a time.monotonic() value; ``what`` names the step."""
+    def post(self, url: str, headers: Sequence[tuple[str, str]], body: bytes,
+             deadline: float) -> HttpExchange:
+        """POST ``body``; ``deadline`` is a time.monotonic() value."""
         start = time.monotonic()
-        with _mapped_errors(what, url, deadline):
-            timeout = _remaining(deadline, what)
+        with _mapped_errors(url):
+            timeout = _remaining(deadline)
             self._client.cookies.clear()  # the session sends its own Cookie header
             with self._client.stream("POST", url, content=body, headers=list(headers),
                                      timeout=httpx.Timeout(timeout)) as response:
-                return self._read(response, url, start, deadline, what)
+                return self._read(response, url, start, deadline)
 
-    def _read(self, response: httpx.Response, url: str, start: float, deadline: float,
-              what: str) -> HttpExchange:
+    def _read(self, response: httpx.Response, url: str, start: float,
+              deadline: float) -> HttpExchange:
         code_header = response.headers.get("X-ResponseCode")
         mapi = (response.status_code == 200 and
                 response.headers.get("content-type", "").startswith(
@@ -94,7 +94,7 @@ class Transport:
         raw = bytearray()
         decode_error: DecodeError | None = None
         for chunk in response.iter_bytes():
-            _remaining(deadline, what)
+            _remaining(deadline)
             if not mapi or decode_error is not None:
                 raw += chunk[: MAX_TEXT * 4 - len(raw)]
                 continue
@@ -118,10 +118,10 @@ class Transport:
             processing_after=processing_after, decode_error=decode_error)
 
 
-def _remaining(deadline: float, what: str) -> float:
+def _remaining(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise TransportTimeoutError(f"{what} timed out")
+        raise TransportTimeoutError("timed out: the check's time budget ran out")
     return left
 
 
@@ -141,22 +141,21 @@ def _text(raw: bytes) -> str:
 
 
 @contextlib.contextmanager
-def _mapped_errors(what: str, url: str, deadline: float) -> Iterator[None]:
-    """httpx's exceptions -> TransportError naming the step and the server."""
+def _mapped_errors(url: str) -> Iterator[None]:
+    """httpx's exceptions -> TransportError naming the server (the probe names the step)."""
     host = httpx.URL(url).host
     try:
         yield
     except httpx.TimeoutException as err:
-        raise TransportTimeoutError(f"{what} timed out ({_describe(err)})") from err
+        raise TransportTimeoutError(f"timed out ({_describe(err)})") from err
     except httpx.ProxyError as err:
-        raise TransportError(f"{what}: proxy refused the connection to {host}: "
-                             f"{_describe(err)}") from err
+        raise TransportError(f"proxy failed to connect to {host}: {_describe(err)}") from err
     except httpx.ConnectError as err:
-        raise TransportError(f"{what}: cannot connect to {host}: {_describe(err)}") from err
+        raise TransportError(f"cannot connect to {host}: {_describe(err)}") from err
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as err:
-        raise TransportError(f"{what}: connection to {host} failed: {_describe(err)}") from err
+        raise TransportError(f"connection to {host} failed: {_describe(err)}") from err
     except httpx.HTTPError as err:
-        raise TransportError(f"{what}: HTTP error talking to {host}: {_describe(err)}") from err
+        raise TransportError(f"HTTP error talking to {host}: {_describe(err)}") from err
 
 
 def _describe(err: Exception) -> str:
