@@ -21,6 +21,7 @@ class MapiError(Exception):
     """Base of every anticipated failure; ``str()`` is a one-line operator message."""
 
     state: ServiceState = ServiceState.CRITICAL
+    server_text: str = ""  # what an error page said, for the long output only
 
 
 class ConfigError(MapiError):

@@ -28,8 +28,9 @@ def _step_line(result: ProbeResult, step: str) -> str:
     seconds = result.timings.get(step)
     if seconds is None:
         return f"{step}: not run"
-    if step == result.failed_step:
-        return f"{step}: FAILED after {seconds:.3f} s: {result.error}"
+    if step == result.failed_step and result.error is not None:
+        said = f" (server said: {result.error.server_text})" if result.error.server_text else ""
+        return f"{step}: FAILED after {seconds:.3f} s: {result.error}{said}"
     if step == "disconnect" and result.disconnect_error is not None:
         return f"{step}: FAILED after {seconds:.3f} s"
     return f"{step}: OK in {seconds:.3f} s{_detail(result, step)}"

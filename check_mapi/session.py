@@ -161,29 +161,46 @@ def _header_int(exchange: HttpExchange, name: str) -> int | None:
 
 def _checked_body(request_type: str, exchange: HttpExchange) -> bytes:
     """The binary body, or the error that explains why there is none."""
+    try:
+        return _body_or_raise(request_type, exchange)
+    except ProtocolError as err:
+        err.server_text = _page_text(exchange)
+        raise
+
+
+def _body_or_raise(request_type: str, exchange: HttpExchange) -> bytes:
     status = exchange.status
-    detail = f": {exchange.text}" if exchange.text else ""
     if status in (401, 403):
         offered = ", ".join(v.split(" ", 1)[0] for k, v in exchange.headers
                             if k.lower() == "www-authenticate")
         hint = f" (server offers {offered})" if offered else ""
         raise AuthError(f"HTTP {status} {exchange.reason}: credentials refused{hint}", status)
     if status != 200:
-        retry = exchange.header("Retry-After")
-        after = f", Retry-After {retry}" if retry else ""
-        raise HttpStatusError(f"HTTP {status} {exchange.reason}{after}{detail}", status)
+        retry, location = exchange.header("Retry-After"), exchange.header("Location")
+        after = (f", Retry-After {retry}" if retry else "") + (
+            f", redirected to {location}" if location and 300 <= status < 400 else "")
+        raise HttpStatusError(f"HTTP {status} {exchange.reason}{after}", status)
     code = exchange.stream.response_code if exchange.stream else _header_int(
         exchange, "X-ResponseCode")
     if code:
-        raise ResponseCodeError(f"X-ResponseCode {describe_response_code(code)}{detail}", code)
+        raise ResponseCodeError(f"X-ResponseCode {describe_response_code(code)}", code)
     if exchange.decode_error is not None:
         raise ProtocolError(f"malformed {request_type} response: {exchange.decode_error}"
                             ) from exchange.decode_error
     if exchange.stream is None:
         content_type = exchange.header("Content-Type") or "none"
         raise ProtocolError(f"not a MAPI/HTTP response (Content-Type {content_type}, "
-                            f"no X-ResponseCode){detail}")
+                            "no X-ResponseCode)")
     return exchange.stream.body
+
+
+def _page_text(exchange: HttpExchange) -> str:
+    """The error page's text, unless it only repeats the status line (IIS, proxies)."""
+    text = exchange.text
+    for echo in (f"{exchange.status} {exchange.reason}", exchange.reason, str(exchange.status)):
+        if echo:
+            text = text.replace(echo, " ")
+    return exchange.text if text.strip(" -:.") else ""
 
 
 def _raise_failure(request_type: str, response: object) -> None:

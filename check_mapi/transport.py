@@ -161,6 +161,7 @@ def _mapped_errors(url: str) -> Iterator[None]:
 def _describe(err: Exception) -> str:
     """One line from an httpx/ssl error, without Python class names."""
     text = str(err).strip() or "no details"
+    text = re.sub(r"\[SSL: [A-Z_]+\]\s*(?=\S)", "", text)  # OpenSSL's code, then its words
     text = re.sub(r"\[SSL: ([A-Z_]+)\]", lambda m: m.group(1).replace("_", " ").lower(), text)
     text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
     text = re.sub(r"\[Errno -?\d+\]\s*", "", text)

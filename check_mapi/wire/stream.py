@@ -167,7 +167,7 @@ def _show(raw: bytes, limit: int = 40) -> str:
     """A short, printable rendering of untrusted bytes for an error message."""
     text = raw[:limit].decode("ascii", "backslashreplace")
     text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-    return repr(text + ("..." if len(raw) > limit else ""))
+    return f"'{text}{'...' if len(raw) > limit else ''}'"
 
 
 def parse_response_stream(data: bytes, response_code: int | None = None) -> ResponseStream:

@@ -1,0 +1,113 @@
+"""Fixtures for the plugin's end-to-end tests: an emulator per test, the CLI in-process."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from check_mapi.cli import build_parser
+from check_mapi.emulator import Emulator, loads
+from check_mapi.runner import run
+
+PASSWORD = "S3ntinel-Pa55word!"  # a sentinel: must never appear in any output
+TOKEN = "s3ntinel-bearer-token-value"
+SMTP = "probe@contoso.com"
+LEGACY_DN = "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=probe"
+GUID = "416c6368-656d-794a-6f45-57615272456e"
+
+BASE = f'''
+[server]
+pending_period_ms = 200
+[auth]
+methods = ["basic", "bearer"]
+[[mailbox]]
+smtp = "{SMTP}"
+username = "probe"
+password = "{PASSWORD}"
+tokens = ["{TOKEN}"]
+display_name = "Probe Mailbox"
+legacy_dn = "{LEGACY_DN}"
+mailbox_guid = "{GUID}"
+[[mailbox.inbox]]
+subject = "Hello from the emulator"
+sender_name = "Jürgen Müller"
+received = 2026-01-15T08:30:00Z
+size = 4096
+read = false
+[[mailbox.inbox]]
+subject = "Older"
+received = 2026-01-14T08:30:00Z
+'''
+
+
+@dataclass
+class Outcome:
+    code: int
+    output: str
+
+    @property
+    def first_line(self) -> str:
+        return self.output.splitlines()[0]
+
+    @property
+    def status(self) -> str:
+        return self.first_line.split(" | ")[0]
+
+    @property
+    def perfdata(self) -> dict[str, str]:
+        text = self.first_line.split(" | ", 1)[1] if " | " in self.first_line else ""
+        return dict(item.split("=", 1) for item in text.split())
+
+
+def fault_toml(**keys: object) -> str:
+    lines = ["[[mailbox.fault]]"]
+    for key, value in keys.items():
+        text = str(value).lower() if isinstance(value, bool) else (
+            f'"{value}"' if isinstance(value, str) else str(value))
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[object]:
+    started: list[Emulator] = []
+
+    def start(extra: str = "", **kwargs: object) -> Emulator:
+        emulator = Emulator(loads(BASE + extra), **kwargs).start()  # type: ignore[arg-type]
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory: object) -> Emulator:
+    return emulator_factory()  # type: ignore[operator, no-any-return]
+
+
+def mapi_url(emulator: Emulator) -> str:
+    return f"{emulator.url}/mapi/emsmdb/?MailboxId={GUID}@contoso.com"
+
+
+def probe(emulator: Emulator, *extra: str, env: dict[str, str] | None = None,
+          monkeypatch: pytest.MonkeyPatch | None = None) -> Outcome:
+    """The plugin in-process, with the password in the environment."""
+    if monkeypatch is not None:
+        monkeypatch.setenv("CHECK_MAPI_PASSWORD", PASSWORD)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+    argv = ["-m", SMTP, "--url", mapi_url(emulator), "--legacy-dn", LEGACY_DN, *extra]
+    code, output = run(build_parser(), argv)
+    return Outcome(int(code), output)
+
+
+TIME = r"\d+\.\d+"
+OK_LINE = re.compile(
+    rf"MAPI OK - {re.escape(SMTP)} logged on in \d+\.\d\d s, Inbox 2 items \| "
+    rf"availability=1;;;0;1 connect_time={TIME}s;;;0 disconnect_time={TIME}s;;;0 "
+    rf"inbox_items=2;;;0 inbox_time={TIME}s;;;0 logon_time={TIME}s;;;0 total_time={TIME}s;;;0")

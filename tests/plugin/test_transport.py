@@ -1,0 +1,100 @@
+"""TLS against the emulator, and transport edge cases through respx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+import trustme
+
+from check_mapi.cli import build_parser
+from check_mapi.emulator import Emulator
+from check_mapi.runner import run
+from check_mapi.wire import ConnectResponse
+
+from .conftest import LEGACY_DN, OK_LINE, PASSWORD, SMTP, mapi_url
+
+URL = "https://mail.contoso.com/mapi/emsmdb/?MailboxId=x@contoso.com"
+
+
+def cli(*argv: str) -> tuple[int, str]:
+    code, output = run(build_parser(), ["-m", SMTP, "--legacy-dn", LEGACY_DN, "--password",
+                                        PASSWORD, *argv])
+    return int(code), output
+
+
+@pytest.fixture
+def tls_emulator(emulator_factory: object, tmp_path: Path) -> Iterator[tuple[Emulator, Path]]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_pem, key_pem, ca_pem = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_pem))
+    cert.private_key_pem.write_to_path(str(key_pem))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    yield emulator_factory(tls_cert=cert_pem, tls_key=key_pem), ca_pem  # type: ignore[operator]
+
+
+def test_tls(tls_emulator: tuple[Emulator, Path]) -> None:
+    emulator, ca_pem = tls_emulator
+    assert emulator.url.startswith("https://")
+    code, output = cli("--url", mapi_url(emulator))
+    assert code == 2
+    assert output.startswith(f"MAPI CRITICAL - {SMTP}: connect failed: cannot connect to "
+                             "127.0.0.1: certificate verify failed: ")
+    code, output = cli("--url", mapi_url(emulator), "--ca-file", str(ca_pem))
+    assert code == 0, output
+    assert OK_LINE.fullmatch(output.splitlines()[0])
+    assert cli("--url", mapi_url(emulator), "--insecure")[0] == 0
+    assert emulator.stats().open_sessions == 0
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, headers={"Content-Type": "application/mapi-http",
+                                        "X-ResponseCode": "0"},
+                          content=b"PROCESSING\r\nDONE\r\n\r\n" + ConnectResponse(
+                              0, 0, 0, 0, "", "x").encode()[:-3])
+
+
+@pytest.mark.parametrize(("response", "reason"), [
+    (httpx.Response(200, headers={"Content-Type": "text/html"},
+                    content=b"<html><title>Sign in</title><body>Sign in to continue</body>"),
+     "connect failed: not a MAPI/HTTP response (Content-Type text/html, no X-ResponseCode)"),
+    (httpx.Response(302, headers={"Location": "https://login.contoso.com/adfs"}),
+     "connect failed: HTTP 302 Found, redirected to https://login.contoso.com/adfs"),
+    (httpx.Response(403, headers={"WWW-Authenticate": "Bearer realm=x"}),
+     "connect failed: HTTP 403 Forbidden: credentials refused (server offers Bearer)"),
+    (httpx.Response(200, headers={"Content-Type": "application/mapi-http",
+                                  "X-ResponseCode": "0"}, content=b"\x00\x00\x00\x00\r\n"),
+     "connect failed: malformed Connect response: expected meta-tag PROCESSING, got "
+     "'\\x00\\x00\\x00\\x00' at offset 0 (0x0)"),
+    (httpx.ConnectTimeout("timed out"), "connect failed: timed out (timed out)"),
+    (httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+     "connect failed: connection to mail.contoso.com failed: peer closed connection without "
+     "sending complete message body"),
+    (httpx.ProxyError("407 Proxy Authentication Required"),
+     "connect failed: proxy failed to connect to mail.contoso.com: 407 Proxy Authentication "
+     "Required"),
+    (httpx.UnsupportedProtocol("Request URL has an unsupported protocol"),
+     "connect failed: HTTP error talking to mail.contoso.com: Request URL has an unsupported "
+     "protocol"),
+])
+def test_transport_edge_cases(response: object, reason: str) -> None:
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(URL).mock(side_effect=[response])
+        code, output = cli("--url", URL)
+    assert code == 2
+    assert output.splitlines()[0] == f"MAPI CRITICAL - {SMTP}: {reason} | " \
+        + output.splitlines()[0].split(" | ", 1)[1]
+    assert "Error" not in output.splitlines()[0].split(" | ")[0].replace("ErrorCode", "")
+
+
+def test_truncated_connect_body() -> None:
+    with respx.mock() as mock:
+        mock.post(URL).mock(side_effect=answer)
+        code, output = cli("--url", URL)
+    assert code == 2
+    assert "connect failed: Connect response: truncated AuxiliaryBufferSize: need 4 bytes, " \
+           "1 left at offset" in output
