@@ -156,5 +156,6 @@ def resolve(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) ->
     transport = TransportConfig(verify=_verify(args), proxy=args.proxy)
     probe = ProbeSettings(mailbox=args.mailbox, url=args.url, legacy_dn=args.legacy_dn,
                           timeout=max(args.timeout - TIMEOUT_MARGIN, 0.1), rows=args.rows,
-                          client_application=args.client_application, transport=transport)
+                          client_application=args.client_application, auth_method=method,
+                          transport=transport)
     return Plan(probe, auth, method, thresholds, args.verbose, args.show_subjects)

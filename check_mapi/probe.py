@@ -71,6 +71,7 @@ class ProbeSettings:
     timeout: float = 30.0
     rows: int = 5
     client_application: str = DEFAULT_CLIENT_APPLICATION
+    auth_method: str = "basic"  # for the step trace only
     transport: TransportConfig = field(default_factory=TransportConfig)
 
 
@@ -98,6 +99,7 @@ class ProbeResult:
     item_count: int | None = None
     items: tuple[InboxItem, ...] = ()
     traces: tuple[CallTrace, ...] = ()
+    step_traces: dict[str, CallTrace] = field(default_factory=dict)
     request_guid: str | None = None
     client_info: str | None = None
 
@@ -132,9 +134,10 @@ def run_probe(settings: ProbeSettings, auth: httpx.Auth | None,
 
 
 @contextlib.contextmanager
-def _step(result: ProbeResult, step: str, clock: Callable[[], float]) -> Iterator[None]:
-    """Time ``step``; the first MapiError becomes the probe's error, and propagates."""
-    begin = clock()
+def _step(session: MapiSession, result: ProbeResult, step: str,
+          clock: Callable[[], float]) -> Iterator[None]:
+    """Time ``step`` (one request); the first MapiError becomes the probe's error."""
+    begin, sent = clock(), len(session.traces)
     try:
         yield
     except MapiError as err:
@@ -143,20 +146,22 @@ def _step(result: ProbeResult, step: str, clock: Callable[[], float]) -> Iterato
         raise
     finally:
         result.timings[step] = clock() - begin
+        if len(session.traces) > sent:
+            result.step_traces[step] = session.traces[-1]
 
 
 def _steps(session: MapiSession, settings: ProbeSettings, result: ProbeResult,
            clock: Callable[[], float]) -> None:
     try:
-        with _step(result, "connect", clock):
+        with _step(session, result, "connect", clock):
             connected = session.connect(settings.legacy_dn)
     except MapiError:
         return
     result.display_name = connected.display_name
     try:
-        with _step(result, "logon", clock):
+        with _step(session, result, "logon", clock):
             logon_handle, inbox_fid = _logon(session, settings.legacy_dn)
-        with _step(result, "inbox", clock):
+        with _step(session, result, "inbox", clock):
             _inbox(session, logon_handle, inbox_fid, settings.rows, result)
     except MapiError:
         pass  # recorded by _step; Disconnect still runs
@@ -165,16 +170,14 @@ def _steps(session: MapiSession, settings: ProbeSettings, result: ProbeResult,
 
 
 def _disconnect(session: MapiSession, result: ProbeResult, clock: Callable[[], float]) -> None:
-    begin = clock()
+    """Always after a successful Connect; its failure never hides an earlier one."""
+    earlier = result.error
     try:
-        session.disconnect()
+        with _step(session, result, "disconnect", clock):
+            session.disconnect()
     except MapiError as err:
-        if result.error is None:
-            result.error, result.failed_step = err, "disconnect"
-        else:
+        if earlier is not None:
             result.disconnect_error = err
-    finally:
-        result.timings["disconnect"] = clock() - begin
 
 
 def _first_rop(response: ExecuteResponse, what: str) -> object:

@@ -13,7 +13,8 @@ from .session import CallTrace
 
 
 def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
-    lines = [f"mailbox {result.settings.mailbox} at {result.settings.url}"]
+    lines = [f"mailbox {result.settings.mailbox} at {result.settings.url} "
+             f"(auth {result.settings.auth_method})"]
     lines += [_step_line(result, step) for step in STEPS]
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
@@ -28,19 +29,27 @@ def _step_line(result: ProbeResult, step: str) -> str:
     seconds = result.timings.get(step)
     if seconds is None:
         return f"{step}: not run"
+    http = _http(result.step_traces.get(step))
     if step == result.failed_step and result.error is not None:
-        said = f" (server said: {result.error.server_text})" if result.error.server_text else ""
-        return f"{step}: FAILED after {seconds:.3f} s: {result.error}{said}"
+        said = f"; server said: {result.error.server_text}" if result.error.server_text else ""
+        return f"{step}: FAILED after {seconds:.3f} s{http}: {result.error}{said}"
     if step == "disconnect" and result.disconnect_error is not None:
-        return f"{step}: FAILED after {seconds:.3f} s"
-    return f"{step}: OK in {seconds:.3f} s{_detail(result, step)}"
+        return f"{step}: FAILED after {seconds:.3f} s{http}"
+    return f"{step}: OK in {seconds:.3f} s{http}{_detail(result, step)}"
+
+
+def _http(trace: CallTrace | None) -> str:
+    if trace is None:
+        return ""
+    code = "" if trace.response_code is None else f", X-ResponseCode {trace.response_code}"
+    return f" (HTTP {trace.status}{code})"
 
 
 def _detail(result: ProbeResult, step: str) -> str:
     if step == "connect" and result.display_name is not None:
-        return f" (display name {result.display_name!r})"
+        return f", display name {result.display_name!r}"
     if step == "inbox" and result.item_count is not None:
-        return f" ({result.item_count} items)"
+        return f", {result.item_count} items"
     return ""
 
 

@@ -44,11 +44,12 @@ def test_verbose_trace_and_subjects(emulator: Emulator, monkeypatch: pytest.Monk
     outcome = probe(emulator, "-v", monkeypatch=monkeypatch)
     lines = outcome.output.splitlines()
     assert outcome.code == 0
-    assert lines[1] == f"mailbox {SMTP} at {mapi_url(emulator)}"
-    assert re.fullmatch(rf"connect: OK in {TIME} s \(display name 'Probe Mailbox'\)", lines[2])
-    assert re.fullmatch(rf"logon: OK in {TIME} s", lines[3])
-    assert re.fullmatch(rf"inbox: OK in {TIME} s \(2 items\)", lines[4])
-    assert re.fullmatch(rf"disconnect: OK in {TIME} s", lines[5])
+    assert lines[1] == f"mailbox {SMTP} at {mapi_url(emulator)} (auth basic)"
+    http = r" \(HTTP 200, X-ResponseCode 0\)"
+    assert re.fullmatch(rf"connect: OK in {TIME} s{http}, display name 'Probe Mailbox'", lines[2])
+    assert re.fullmatch(rf"logon: OK in {TIME} s{http}", lines[3])
+    assert re.fullmatch(rf"inbox: OK in {TIME} s{http}, 2 items", lines[4])
+    assert re.fullmatch(rf"disconnect: OK in {TIME} s{http}", lines[5])
     assert lines[6] == f"LegacyDN {LEGACY_DN}"
     assert lines[7].startswith("server Exchange/15.")
     assert re.fullmatch(r"X-ClientInfo \{[0-9A-F-]{36}\}:1, X-RequestId \{[0-9A-F-]{36}\}:1 \.\. 4 "
@@ -194,3 +195,26 @@ def test_subprocess_demo_and_no_stderr() -> None:
     assert re.fullmatch(rf"MAPI OK - probe@contoso\.com logged on in \d+\.\d\d s, Inbox 3 items "
                         rf"\| availability=1;;;0;1 connect_time={TIME}s;;;0 .*",
                         proc.stdout.strip())
+
+
+def test_vvv_request_summaries(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = probe(emulator, "-vvv", monkeypatch=monkeypatch)
+    summaries = [ln for ln in outcome.output.splitlines()
+                 if re.match(r"(Connect|Execute|Disconnect) \{", ln)]
+    assert [s.split(" ", 1)[0] for s in summaries] == ["Connect", "Execute", "Execute",
+                                                        "Disconnect"]
+    assert re.fullmatch(
+        rf"Connect \{{[0-9A-F-]{{36}}\}}:1: HTTP 200; X-ResponseCode 0; {TIME} s; "
+        rf"PROCESSING after {TIME} s; X-ElapsedTime \d+ ms; X-ServerApplication Exchange/\S+; "
+        r".*", summaries[0]), summaries[0]
+
+
+def test_failing_disconnect_does_not_hide_the_first_error(
+        emulator_factory: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator = emulator_factory(fault_toml(step="logon", rop_error="ecLoginFailure")  # type: ignore[operator]
+                                + fault_toml(step="disconnect", http_status=502))
+    outcome = probe(emulator, monkeypatch=monkeypatch)
+    assert outcome.status == (f"MAPI CRITICAL - {SMTP}: logon failed: RopLogon returned "
+                              "ecLoginFailure (0x80040111)")
+    assert "disconnect also failed: HTTP 502 Bad Gateway" in outcome.output
+    assert re.search(rf"disconnect: FAILED after {TIME} s \(HTTP 502\)", outcome.output)
