@@ -81,7 +81,7 @@ def answer(request: httpx.Request) -> httpx.Response:
      "connect failed: HTTP error talking to mail.contoso.com: Request URL has an unsupported "
      "protocol"),
 ])
-def test_transport_edge_cases(response: object, reason: str) -> None:
+def test_transport_edge_cases(response: httpx.Response | Exception, reason: str) -> None:
     with respx.mock(assert_all_called=True) as mock:
         mock.post(URL).mock(side_effect=[response])
         code, output = cli("--url", URL)
