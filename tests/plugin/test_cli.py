@@ -188,3 +188,18 @@ def test_demo_other_mailbox() -> None:
     assert code == 3
     assert output.startswith("MAPI UNKNOWN - --demo: the emulator has no mailbox "
                              "nobody@contoso.com; it has probe@contoso.com, ")
+
+
+def test_documented_flags_exist() -> None:
+    """Every --flag in README.md and contrib/ is an option of the parser (no drift)."""
+    root = Path(__file__).resolve().parents[2]
+    known = {s for action in build_parser()._actions for s in action.option_strings}
+    texts = [root / "README.md", *sorted((root / "contrib").rglob("*.*"))]
+    wire_only = {"--columns", "--code-page", "--body"}  # python -m check_mapi.wire decode
+    found = set()
+    for path in texts:
+        found |= set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", path.read_text()))
+    emulator_only = {"--listen", "--config", "--tls-cert", "--tls-key", "--example-config"}
+    other_tools = {"--no-install-recommends", "--include", "--fail-under"}  # apt, coverage
+    assert found - known - wire_only - emulator_only - other_tools == set()
+    assert {"--mailbox", "--url", "--legacy-dn", "--password-file", "--extra-opts"} <= found
