@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from . import __version__
 from .errors import ServiceState
+from .resolver import TOPOLOGIES
 from .secrets import PASSWORD_ENV, TOKEN_ENV
 from .session import DEFAULT_CLIENT_APPLICATION
 
@@ -92,7 +93,28 @@ def build_parser() -> Parser:
                      help="step trace (-v), request summaries (-vvv)")
     out.add_argument("--show-subjects", action="store_true",
                      help="list the newest items' subjects and senders (private data)")
+    _add_mapihttp_options(p)
     return p
+
+
+def _add_mapihttp_options(p: Parser) -> None:
+    """Settings of "Configure MAPI over HTTP in Exchange Server"; resolver.py validates them."""
+    mapi = p.add_argument_group("MAPI over HTTP configuration")
+    mapi.add_argument("--explain-config", action="store_true",
+                      help="print what these settings resolve to (protocol, internal/external) "
+                           "and the rule that decided it; no network; exit 0")
+    mapi.add_argument("--org-mapihttp", metavar="{true,false}",
+                      help="the organization's MapiHttpEnabled (Get-OrganizationConfig)")
+    mapi.add_argument("--mailbox-mapihttp", metavar="{null,true,false}",
+                      help="the mailbox's MapiHttpEnabled (Get-CasMailbox; default null: "
+                           "follows the organization)")
+    mapi.add_argument("--block-external", metavar="{true,false}",
+                      help="the mailbox's MapiBlockOutlookExternalConnectivity (default false)")
+    mapi.add_argument("--topology", metavar="SCENARIO",
+                      help="derive the organization default from the upgrade scenario: "
+                           f"{', '.join(TOPOLOGIES)} (--org-mapihttp wins)")
+    mapi.add_argument("--vantage", choices=("internal", "external", "auto"), default="auto",
+                      help="where the check runs from (default auto)")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import nagiosplugin
 
+from . import resolver
 from .auth import BearerAuth
 from .errors import ConfigError, ServiceState
 from .plugin import Thresholds
@@ -132,6 +133,16 @@ def _verify(args: argparse.Namespace) -> ssl.SSLContext | bool:
     return True
 
 
+def _check_mapihttp_settings(args: argparse.Namespace) -> None:
+    """Refuse a mistyped setting now, though only Autodiscover's answer is compared to it."""
+    given = (args.org_mapihttp, args.mailbox_mapihttp, args.block_external, args.topology)
+    if any(value is not None for value in given) and (args.org_mapihttp or args.topology):
+        resolver.resolve(*given)
+    elif any(value is not None for value in given):
+        raise ConfigError("--mailbox-mapihttp and --block-external need --org-mapihttp or "
+                          "--topology")
+
+
 def resolve(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) -> Plan:
     """Validate and combine the options; ConfigError names the first bad one."""
     missing = [flag for flag, value in (("-m/--mailbox", args.mailbox), ("--url", args.url),
@@ -152,6 +163,7 @@ def resolve(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) ->
         _range("--items-warning", args.items_warning),
         _range("--items-critical", args.items_critical),
         ServiceState[args.timeout_state.upper()])
+    _check_mapihttp_settings(args)
     auth, method = _auth(args, env)
     transport = TransportConfig(verify=_verify(args), proxy=args.proxy)
     probe = ProbeSettings(mailbox=args.mailbox, url=args.url, legacy_dn=args.legacy_dn,

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
+from . import resolver
 from .config import Plan, expand_extra_opts, resolve
 from .errors import ConfigError, ServiceState
 from .plugin import render
@@ -50,12 +51,24 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[int, str]
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[int, str]:
     expanded = expand_extra_opts(argv, os.environ)
     args = parser.parse_args(expanded)
+    if args.explain_config:  # before the probe's checks: needs no mailbox, URL or network
+        return _explain_config(args)
     if args.demo:
         from .demo import demo_options  # the emulator is only imported for --demo
 
         with demo_options(args.mailbox) as endpoint:
             return _probe(resolve(parser.parse_args([*expanded, *endpoint]), os.environ))
     return _probe(resolve(args, os.environ))
+
+
+def _explain_config(args: argparse.Namespace) -> tuple[int, str]:
+    """``--explain-config``: what the MAPI over HTTP settings resolve to, and why."""
+    if args.org_mapihttp is None and args.topology is None:
+        raise ConfigError("--explain-config needs --org-mapihttp or --topology")
+    resolution = resolver.resolve(args.org_mapihttp, args.mailbox_mapihttp,
+                                  args.block_external, args.topology)
+    lines = resolver.explain(resolution, args.vantage)
+    return ServiceState.OK, "".join(f"{line}\n" for line in lines)
 
 
 def _probe(plan: Plan) -> tuple[int, str]:
