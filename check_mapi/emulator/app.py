@@ -1,0 +1,109 @@
+"""State shared by every connection of one emulator, routing, and authentication wiring.
+
+Authentication is done per TCP connection by :class:`check_mapi.emulator.auth.ConnectionAuth`
+(NTLM and Negotiate bind to the connection), on every request to Autodiscover POX and the
+MAPI endpoint; Autodiscover v2 JSON is anonymous, as on Exchange Online.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+
+from . import emsmdb
+from .auth import Account, AuthPolicy, AuthResult, ConnectionAuth
+from .autodiscover import Autodiscover
+from .config import EmulatorConfig
+from .faults import FaultBook
+from .reply import Reply, Request, exchange_headers, status_page
+from .sessions import Sessions
+from .stats import Stats, StatsSnapshot
+from .store import build_store
+
+STATS_PATH = "/_emulator/stats"
+REQUEST_KINDS = {"connect": "Connect", "execute": "Execute", "disconnect": "Disconnect",
+                 "ping": "PING", "notificationwait": "NotificationWait"}
+
+
+def route(path: str) -> str | None:
+    """Which endpoint a path belongs to (IIS matches virtual directories case-insensitively)."""
+    lower = path.lower()
+    if lower == STATS_PATH:
+        return "stats"
+    if lower == "/autodiscover/autodiscover.xml":
+        return "autodiscover"
+    if lower.startswith("/autodiscover/autodiscover.json"):
+        return "autodiscover_json"
+    if lower in ("/mapi/emsmdb/", "/mapi/emsmdb"):
+        return "emsmdb"
+    return None
+
+
+class App:
+    """One emulator's configuration, sessions, counters and endpoints."""
+
+    def __init__(self, config: EmulatorConfig, channel_binding: bytes | None) -> None:
+        self.config = config
+        self.stats = Stats()
+        self.stop_event = threading.Event()
+        self.base_url = ""
+        self.sessions = Sessions(config.server.session_expiration_ms / 1000, self.stats)
+        faults = FaultBook()
+        stores = {m.smtp.lower(): build_store(m) for m in config.mailboxes}
+        known = frozenset(m.legacy_dn.lower() for m in config.mailboxes)
+        self.emsmdb = emsmdb.Endpoint(config, self.sessions, stores, faults, self.stats, known)
+        self.autodiscover = Autodiscover(config, faults)
+        self._channel_binding = channel_binding
+        self._accounts = tuple(Account(m.smtp, m.username, m.password, m.tokens)
+                               for m in config.mailboxes)
+        settings = config.auth
+        optional = {"realm": settings.realm, "domain": settings.domain,
+                    "bearer_client_id": settings.bearer_client_id,
+                    "bearer_trusted_issuers": settings.bearer_trusted_issuers,
+                    "bearer_authorization_uri": settings.bearer_authorization_uri}
+        self._policy = AuthPolicy(
+            methods=settings.methods, require_channel_binding=settings.require_channel_binding,
+            **{k: v for k, v in optional.items() if v is not None})
+
+    def new_connection_auth(self) -> ConnectionAuth:
+        return ConnectionAuth(self._policy, self._accounts, self._channel_binding)
+
+    def snapshot(self) -> StatsSnapshot:
+        return self.stats.snapshot(self.sessions.open_count())
+
+    def request_kind(self, where: str | None, headers: Mapping[str, str]) -> str:
+        if where == "emsmdb":
+            kind = headers.get("x-requesttype", "").strip().lower()
+            return REQUEST_KINDS.get(kind, "emsmdb_other")
+        return where or "other"
+
+    def challenge(self, result: AuthResult) -> Reply:
+        """The 401 of Exchange's front end: one WWW-Authenticate per method, empty body."""
+        self.stats.bump("auth_challenges")
+        headers = (*result.headers, ("Cache-Control", "private"),
+                   ("Content-Length", "0"), *exchange_headers(self.config.server))
+        return Reply(401, headers)
+
+    def dispatch(self, where: str | None, req: Request) -> Reply:
+        if where == "stats":
+            body = json.dumps(self.snapshot().to_json(), sort_keys=True).encode()
+            return Reply(200, (("Content-Type", "application/json"),
+                               ("Cache-Control", "no-store")), body)
+        if where == "autodiscover":
+            return self.autodiscover.handle(req)
+        if where == "autodiscover_json":
+            if req.method != "GET":
+                return status_page(405, self.config.server, fault=False)
+            return self.autodiscover.handle_json(req)
+        if where == "emsmdb":
+            return emsmdb.handle(req, self.emsmdb)
+        return status_page(404, self.config.server, fault=False)
+
+    @staticmethod
+    def with_auth_headers(reply: Reply, result: AuthResult | None) -> Reply:
+        """A final NTLM/Negotiate leg may carry a token for the client (mutual auth)."""
+        if result is None or not result.headers:
+            return reply
+        return replace(reply, headers=reply.headers + result.headers)

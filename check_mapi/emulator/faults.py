@@ -1,0 +1,56 @@
+"""Faults a mailbox can be configured with, per probe step.
+
+A fault applies to the requests of its step: ``autodiscover`` (the POX POST), ``connect``,
+``logon`` (an Execute carrying RopLogon), ``inbox`` (any other Execute), ``disconnect``
+and ``ping``. ``times = N`` limits it to the first N matching requests (0: all of them),
+so that a test can make a step fail once and then succeed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+STEPS = ("autodiscover", "connect", "logon", "inbox", "disconnect", "ping")
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    step: str
+    latency_ms: int = 0  # added before answering (PENDING keep-alives meanwhile on MAPI)
+    http_status: int | None = None  # 401/403/404/429/500/502/503 ... instead of an answer
+    retry_after: int | None = None  # Retry-After seconds with http_status
+    response_code: int | None = None  # X-ResponseCode (MAPI steps)
+    status_code: int | None = None  # body StatusCode != 0: the short failure body
+    error_code: int | None = None  # Connect/Execute/Disconnect ErrorCode
+    rop_error: int | None = None  # logon: RopLogon ReturnValue; inbox: RopOpenFolder(Inbox)
+    wrong_server: str | None = None  # logon: ecWrongServer redirect to this server DN
+    truncate_body: bool = False  # well-framed HTTP, but the body cut in half
+    drop_connection: bool = False  # close the TCP connection in the middle of the answer
+    pending_forever: bool = False  # PROCESSING, then PENDING until the client gives up
+    malformed_xml: bool = False  # autodiscover: an XML document that does not parse
+    redirect_loop: bool = False  # autodiscover: redirectAddr to the address asked for
+    times: int = 0
+
+
+class FaultBook:
+    """Picks the fault for a request and counts uses of the ``times``-limited ones."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: dict[int, int] = {}
+
+    def take(self, faults: Sequence[Fault], step: str) -> Fault | None:
+        """The first fault of ``step`` that still applies; consumes one of its uses."""
+        with self._lock:
+            for fault in faults:
+                if fault.step != step:
+                    continue
+                if fault.times:
+                    used = self._used.get(id(fault), 0)
+                    if used >= fault.times:
+                        continue
+                    self._used[id(fault)] = used + 1
+                return fault
+        return None

@@ -1,0 +1,309 @@
+"""ROP execution against the mailbox model ([MS-OXCROPS] 3.2.5; [MS-OXCSTOR], [MS-OXCFOLD],
+[MS-OXCTABL] server sections).
+
+Each handler first works out its response without side effects and returns it with a
+``commit`` that creates objects or moves cursors, so that a ROP whose response does not fit
+in MaxRopOut leaves nothing behind: the server answers RopBufferTooSmall with the unprocessed
+requests instead ([MS-OXCROPS] 2.2.15.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any, ClassVar
+
+from ..wire._buffer import Writer
+from ..wire.codes import ErrorCode, PropertyType
+from ..wire.props import PropertyRow, datetime_to_filetime, write_row
+from ..wire.rop_requests import (
+    LOGON_FLAG_PRIVATE,
+    RopGetContentsTableRequest,
+    RopGetHierarchyTableRequest,
+    RopGetRulesTableRequest,
+    RopLogonRequest,
+    RopOpenFolderRequest,
+    RopOpenMessageRequest,
+    RopQueryRowsRequest,
+    RopReleaseRequest,
+    RopRequest,
+    RopSetColumnsRequest,
+    RopSortTableRequest,
+)
+from ..wire.rop_responses import (
+    LogonTime,
+    RopBufferTooSmallResponse,
+    RopContext,
+    RopErrorResponse,
+    RopGetContentsTableResponse,
+    RopGetRulesTableResponse,
+    RopLogonRedirectResponse,
+    RopLogonResponse,
+    RopOpenFolderResponse,
+    RopQueryRowsResponse,
+    RopResponse,
+    RopSetColumnsResponse,
+    RopSortTableResponse,
+)
+from ..wire.ropbuffer import RopBuffer
+from .objects import (
+    NO_HANDLE,
+    FolderObject,
+    LogonObject,
+    ObjectTable,
+    ServerObject,
+    TableObject,
+)
+from .store import MailboxStore, Message, row, sort_key
+
+EC_BUFFER_TOO_SMALL = 0x0000047D  # [MS-OXCDATA] 2.4 ecBufferTooSmall
+RESPONSE_FLAGS = 0x07  # Reserved | OwnerRight | SendAsRight ([MS-OXCROPS] 2.2.3.1.2)
+TABLE_ASSOCIATED = 0x02
+QUERY_NO_ADVANCE = 0x01
+BOOKMARK_BEGINNING, BOOKMARK_CURRENT, BOOKMARK_END = 0x00, 0x01, 0x02
+SEGMENT_OVERHEAD = 8 + 2  # rpc_header_ext + RopSize
+
+Commit = Callable[[], None]
+Outcome = tuple[RopResponse | None, Commit | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RopFaults:
+    """ROP-level faults of the request being executed (see faults.py)."""
+
+    logon_error: int | None = None
+    logon_redirect: str | None = None
+    open_inbox_error: int | None = None
+
+
+class _Failed(Exception):  # noqa: N818 - control flow inside one ROP, never escapes
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class RopExecutor:
+    """Runs the ROPs of one Execute request for one session."""
+
+    def __init__(self, store: MailboxStore, objects: ObjectTable, *, user_dn: str,
+                 known_dns: frozenset[str], code_page: int, faults: RopFaults) -> None:
+        self._store = store
+        self._objects = objects
+        self._user_dn = user_dn.lower()
+        self._known_dns = known_dns
+        self._ctx = RopContext(code_page=code_page)
+        self._faults = faults
+        self._handles: list[int] = []
+
+    def run(self, segment: RopBuffer[RopRequest], max_out: int) -> RopBuffer[RopResponse]:
+        """Responses and the filled-in handle table for one request segment."""
+        self._handles = list(segment.server_object_handle_table)
+        room = max_out - SEGMENT_OVERHEAD - 4 * len(self._handles)
+        responses: list[RopResponse] = []
+        for n, request in enumerate(segment.rops):
+            response, commit = self._one(request, room)
+            size = self._size(response)
+            if size > room:
+                rest = Writer()
+                for pending in segment.rops[n:]:
+                    pending.write(rest)
+                needed = max_out - room + size
+                responses.append(RopBufferTooSmallResponse(min(needed, 0xFFFF), rest.getvalue()))
+                break
+            if commit is not None:
+                commit()
+            if response is not None:
+                responses.append(response)
+                room -= size
+        return RopBuffer(tuple(responses), tuple(self._handles), segment.xor_magic)
+
+    def _size(self, response: RopResponse | None) -> int:
+        return 0 if response is None else len(response.write(Writer(), self._ctx).getvalue())
+
+    def _one(self, request: RopRequest, room: int) -> Outcome:
+        index = _error_index(request)
+        try:
+            return self._dispatch(request, room)
+        except _Failed as failed:
+            return RopErrorResponse(request.rop_id, index, failed.code), None
+
+    def _dispatch(self, request: RopRequest, room: int) -> Outcome:
+        if isinstance(request, RopQueryRowsRequest):
+            return self._query_rows(request, room)
+        handler = self._HANDLERS.get(type(request))
+        if handler is not None:
+            return handler(self, request)
+        if isinstance(request, RopOpenMessageRequest):
+            self._input(request.input_handle_index, LogonObject | FolderObject)
+            folder = self._store.folder(request.folder_id)
+            if folder is None or all(m.mid != request.message_id for m in folder.messages):
+                raise _Failed(ErrorCode.ecNotFound)
+        elif isinstance(request, RopGetHierarchyTableRequest):
+            self._input(request.input_handle_index, FolderObject)
+        else:  # decodable, but this emulator does not model it (property lists, names)
+            self._input(getattr(request, "input_handle_index", 0), object)
+        raise _Failed(ErrorCode.ecNotSupported)
+
+    # -- handle table ------------------------------------------------------------------
+
+    def _input(self, index: int, kind: type | object) -> object:
+        """The object in slot ``index``: ecNullObject if the slot is empty or released."""
+        if index >= len(self._handles):
+            raise _Failed(ErrorCode.ecNullObject)
+        obj = self._objects.get(self._handles[index])
+        if obj is None:
+            raise _Failed(ErrorCode.ecNullObject)
+        if not isinstance(obj, kind):  # type: ignore[arg-type]
+            raise _Failed(ErrorCode.ecNotSupported)
+        return obj
+
+    def _output(self, index: int) -> Callable[[ServerObject], None]:
+        if index >= len(self._handles):
+            raise _Failed(ErrorCode.ecNullObject)
+
+        def put(obj: ServerObject) -> None:
+            self._handles[index] = self._objects.add(obj)
+        return put
+
+    def _release(self, request: RopReleaseRequest) -> Outcome:
+        def commit() -> None:
+            if request.input_handle_index < len(self._handles):
+                handle = self._handles[request.input_handle_index]
+                if handle != NO_HANDLE:
+                    self._objects.release(handle)
+        return None, commit
+
+    # -- store and folders -----------------------------------------------------------------
+
+    def _logon(self, request: RopLogonRequest) -> Outcome:
+        put = self._output(request.output_handle_index)
+        out = request.output_handle_index
+        if self._faults.logon_redirect is not None:
+            return RopLogonRedirectResponse(out, request.logon_flags,
+                                            self._faults.logon_redirect), None
+        if self._faults.logon_error is not None:
+            raise _Failed(self._faults.logon_error)
+        if not request.logon_flags & LOGON_FLAG_PRIVATE:
+            raise _Failed(ErrorCode.ecLoginFailure)  # no public folders here
+        essdn = (request.essdn or "").lower()
+        if essdn != self._user_dn:
+            raise _Failed(ErrorCode.ecLoginPerm if essdn in self._known_dns
+                          else ErrorCode.ecUnknownUser)
+        now = datetime.now(timezone.utc)
+        response = RopLogonResponse(
+            out, request.logon_flags, self._store.folder_ids, RESPONSE_FLAGS,
+            self._store.mailbox.guid, 0x0001, self._store.repl_guid,
+            LogonTime(now.second, now.minute, now.hour, (now.weekday() + 1) % 7, now.day,
+                      now.month, now.year),
+            datetime_to_filetime(now.replace(microsecond=0)), 0)
+        return response, lambda: put(LogonObject(request.logon_id))
+
+    def _open_folder(self, request: RopOpenFolderRequest) -> Outcome:
+        self._input(request.input_handle_index, LogonObject | FolderObject)
+        put = self._output(request.output_handle_index)
+        folder = self._store.folder(request.folder_id)
+        if folder is None:
+            raise _Failed(ErrorCode.ecNotFound)
+        if folder is self._store.inbox and self._faults.open_inbox_error is not None:
+            raise _Failed(self._faults.open_inbox_error)
+        response = RopOpenFolderResponse(request.output_handle_index, False, False)
+        return response, lambda: put(FolderObject(request.logon_id, folder))
+
+    def _open_table(self, request: RopGetContentsTableRequest) -> Outcome:
+        folder = self._input(request.input_handle_index, FolderObject)
+        assert isinstance(folder, FolderObject)
+        put = self._output(request.output_handle_index)
+        out = request.output_handle_index
+        if isinstance(request, RopGetRulesTableRequest):
+            table = TableObject(request.logon_id, "rules", [])
+            return RopGetRulesTableResponse(out), lambda: put(table)
+        associated = request.table_flags & TABLE_ASSOCIATED
+        messages = [] if associated else list(folder.folder.messages)
+        table = TableObject(request.logon_id, "contents", messages)
+        return RopGetContentsTableResponse(out, len(messages)), lambda: put(table)
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def _table(self, index: int) -> TableObject:
+        table = self._input(index, TableObject)
+        assert isinstance(table, TableObject)
+        return table
+
+    def _set_columns(self, request: RopSetColumnsRequest) -> Outcome:
+        table = self._table(request.input_handle_index)
+        tags = request.property_tags
+        if not tags:
+            raise _Failed(ErrorCode.ecInvalidParam)
+        if any(tag & 0xFFFF == PropertyType.PtypUnspecified for tag in tags):
+            raise _Failed(ErrorCode.ecNotSupported)  # typed rows are not modelled
+
+        def commit() -> None:
+            table.columns = tags
+        return RopSetColumnsResponse(request.input_handle_index, 0x00), commit
+
+    def _sort_table(self, request: RopSortTableRequest) -> Outcome:
+        table = self._table(request.input_handle_index)
+        if request.categorized_count:
+            raise _Failed(ErrorCode.ecNotSupported)  # categorized views are not modelled
+
+        def commit() -> None:
+            for order in reversed(request.sort_orders):  # stable: last key first
+                pid = order.property_tag >> 16
+                table.messages.sort(key=partial(sort_key, pid=pid), reverse=order.order == 0x01)
+            table.cursor = 0
+        return RopSortTableResponse(request.input_handle_index, 0x00), commit
+
+    def _query_rows(self, request: RopQueryRowsRequest, room: int) -> Outcome:
+        table = self._table(request.input_handle_index)
+        if table.columns is None:
+            raise _Failed(ErrorCode.ecNullObject)  # RopSetColumns was never sent
+        forward = request.forward_read != 0
+        wanted = request.row_count
+        if forward:
+            candidates = table.messages[table.cursor : table.cursor + wanted]
+        else:
+            candidates = table.messages[max(0, table.cursor - wanted) : table.cursor][::-1]
+        rows = self._fit(candidates, table.columns, room - 9)
+        if candidates and not rows:
+            raise _Failed(EC_BUFFER_TOO_SMALL)  # [MS-OXCTABL] 3.2.5.5
+        cursor = table.cursor + len(rows) if forward else table.cursor - len(rows)
+        at_edge = cursor >= len(table.messages) if forward else cursor <= 0
+        edge = BOOKMARK_END if forward else BOOKMARK_BEGINNING
+        response = RopQueryRowsResponse(request.input_handle_index,
+                                        edge if at_edge else BOOKMARK_CURRENT, tuple(rows))
+
+        def commit() -> None:
+            if not request.query_rows_flags & QUERY_NO_ADVANCE:
+                table.cursor = cursor
+        return response, commit
+
+    def _fit(self, messages: Sequence[Message], columns: tuple[int, ...], room: int
+             ) -> list[PropertyRow]:
+        rows: list[PropertyRow] = []
+        for message in messages:
+            candidate = row(message, columns, self._ctx.code_page)
+            room -= len(write_row(Writer(), candidate, self._ctx.code_page).getvalue())
+            if room < 0:
+                break
+            rows.append(candidate)
+        return rows
+
+    _HANDLERS: ClassVar[dict[type, Callable[[RopExecutor, Any], Outcome]]] = {
+        RopReleaseRequest: _release, RopLogonRequest: _logon, RopOpenFolderRequest: _open_folder,
+        RopGetContentsTableRequest: _open_table, RopGetRulesTableRequest: _open_table,
+        RopSetColumnsRequest: _set_columns, RopSortTableRequest: _sort_table,
+    }
+
+
+_CREATES = (RopLogonRequest, RopOpenFolderRequest, RopOpenMessageRequest,
+            RopGetContentsTableRequest)
+
+
+def _error_index(request: RopRequest) -> int:
+    """Failure responses name the output slot for object-creating ROPs, else the input."""
+    if isinstance(request, _CREATES):
+        return request.output_handle_index
+    return int(getattr(request, "input_handle_index", 0))
+
