@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn
 
 from . import __version__
+from .autodiscover_verdict import EXPECT_PROTOCOLS
 from .errors import ServiceState
 from .resolver import TOPOLOGIES
 from .secrets import PASSWORD_ENV, TOKEN_ENV
@@ -57,8 +58,19 @@ def build_parser() -> Parser:
                         "loopback port (no other option needed)")
     target = p.add_argument_group("mailbox and endpoint")
     target.add_argument("-m", "--mailbox", metavar="SMTP", help="the mailbox's SMTP address")
-    target.add_argument("--url", help="the emsmdb URL (https://host/mapi/emsmdb/?MailboxId=...)")
+    target.add_argument("--url", help="the emsmdb URL (https://host/mapi/emsmdb/?MailboxId=...);"
+                                      " with --legacy-dn it skips Autodiscover")
     target.add_argument("--legacy-dn", metavar="DN", help="the mailbox user's LegacyDN")
+    target.add_argument("--autodiscover-url", metavar="URL",
+                        help="ask this Autodiscover URL instead of discovering it from the "
+                             "mailbox's domain (an .../autodiscover/autodiscover.json URL: "
+                             "Autodiscover v2, e.g. Exchange Online)")
+    target.add_argument("--autodiscover-cache", type=float, default=0.0, metavar="SECONDS",
+                        help="reuse Autodiscover's answer for this long (default 0: ask "
+                             "every time)")
+    target.add_argument("--state-dir", metavar="DIR",
+                        help="where the cache lives (default $MP_STATE_PATH/check_mapi, else "
+                             "~/.cache/check_mapi)")
     target.add_argument("--client-application", default=DEFAULT_CLIENT_APPLICATION,
                         metavar="NAME/a.b.c.d", help="X-ClientApplication header "
                         f"(default {DEFAULT_CLIENT_APPLICATION})")
@@ -114,7 +126,15 @@ def _add_mapihttp_options(p: Parser) -> None:
                       help="derive the organization default from the upgrade scenario: "
                            f"{', '.join(TOPOLOGIES)} (--org-mapihttp wins)")
     mapi.add_argument("--vantage", choices=("internal", "external", "auto"), default="auto",
-                      help="where the check runs from (default auto)")
+                      help="where the check runs from: log on through Autodiscover's "
+                           "InternalUrl or ExternalUrl (default auto: ExternalUrl if offered)")
+    mapi.add_argument("--expect-protocol", choices=EXPECT_PROTOCOLS,
+                      help="without the settings above: what Autodiscover should offer "
+                           "(default mapihttp: anything else is CRITICAL)")
+    mapi.add_argument("--drift-state", default="warning",
+                      choices=("ok", "warning", "critical", "unknown"),
+                      help="state when Autodiscover's answer differs from the settings "
+                           "(default warning)")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

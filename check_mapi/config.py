@@ -17,6 +17,7 @@ import nagiosplugin
 
 from . import resolver
 from .auth import BearerAuth
+from .autodiscover_cache import default_state_dir
 from .errors import ConfigError, ServiceState
 from .plugin import Thresholds
 from .probe import ProbeSettings
@@ -31,6 +32,7 @@ EXTRA_OPTS_FILES = ("/etc/nagios/plugins.ini", "/usr/local/nagios/etc/plugins.in
                     "/etc/opt/nagios-plugins.ini")
 SECRET_KEYS = frozenset({"password", "token"})
 TIMEOUT_MARGIN = 0.5  # our own deadline fires before the backstop alarm
+MAX_CACHE_SECONDS = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,29 +135,56 @@ def _verify(args: argparse.Namespace) -> ssl.SSLContext | bool:
     return True
 
 
-def _check_mapihttp_settings(args: argparse.Namespace) -> None:
-    """Refuse a mistyped setting now, though only Autodiscover's answer is compared to it."""
+def _check_mapihttp_settings(args: argparse.Namespace) -> resolver.Resolution | None:
+    """The settings' resolution, compared with Autodiscover's answer; None if not given."""
     given = (args.org_mapihttp, args.mailbox_mapihttp, args.block_external, args.topology)
     if any(value is not None for value in given) and (args.org_mapihttp or args.topology):
-        resolver.resolve(*given)
-    elif any(value is not None for value in given):
+        if args.expect_protocol is not None:
+            raise ConfigError("--expect-protocol and the MAPI over HTTP settings exclude each "
+                              "other: the settings already say what to expect")
+        return resolver.resolve(*given)
+    if any(value is not None for value in given):
         raise ConfigError("--mailbox-mapihttp and --block-external need --org-mapihttp or "
                           "--topology")
+    return None
+
+
+def _http_url(option: str, text: str) -> str:
+    url = httpx.URL(text)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"{option} {text!r} is not an http(s) URL")
+    return text
+
+
+def _endpoint_options(args: argparse.Namespace) -> None:
+    """--url and --legacy-dn skip Autodiscover: both or neither, not with its own options."""
+    if not args.mailbox:
+        raise ConfigError("missing -m/--mailbox")
+    if not args.url and "@" not in args.mailbox.strip("@"):
+        raise ConfigError(f"-m/--mailbox {args.mailbox!r} is not an SMTP address, which "
+                          "Autodiscover needs")
+    if bool(args.url) != bool(args.legacy_dn):
+        raise ConfigError(f"missing {'--legacy-dn' if args.url else '--url'}: --url and "
+                          "--legacy-dn go together (they skip Autodiscover)")
+    if args.url:
+        _http_url("--url", args.url)
+        if args.autodiscover_url:
+            raise ConfigError("--autodiscover-url and --url/--legacy-dn exclude each other "
+                              "(--url and --legacy-dn skip Autodiscover)")
+    if args.autodiscover_url:
+        _http_url("--autodiscover-url", args.autodiscover_url)
+    if not 0 <= args.autodiscover_cache <= MAX_CACHE_SECONDS:
+        raise ConfigError(f"--autodiscover-cache {args.autodiscover_cache:g} is not between 0 "
+                          f"and {MAX_CACHE_SECONDS:.0f} seconds")
 
 
 def resolve(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) -> Plan:
     """Validate and combine the options; ConfigError names the first bad one."""
-    missing = [flag for flag, value in (("-m/--mailbox", args.mailbox), ("--url", args.url),
-                                        ("--legacy-dn", args.legacy_dn)) if not value]
-    if missing:
-        raise ConfigError(f"missing {', '.join(missing)}")
+    _endpoint_options(args)
     if not 0 < args.timeout <= 3600:
         raise ConfigError(f"--timeout {args.timeout:g} is not between 0 and 3600 seconds")
     if not 1 <= args.rows <= 100:
         raise ConfigError(f"--rows {args.rows} is not between 1 and 100")
-    url = httpx.URL(args.url)
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"--url {args.url!r} is not an http(s) URL")
     thresholds = Thresholds(
         _range("-w/--warning", args.warning), _range("-c/--critical", args.critical),
         _range("--total-warning", args.total_warning),
@@ -163,11 +192,16 @@ def resolve(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) ->
         _range("--items-warning", args.items_warning),
         _range("--items-critical", args.items_critical),
         ServiceState[args.timeout_state.upper()])
-    _check_mapihttp_settings(args)
+    resolution = _check_mapihttp_settings(args)
     auth, method = _auth(args, env)
     transport = TransportConfig(verify=_verify(args), proxy=args.proxy)
     probe = ProbeSettings(mailbox=args.mailbox, url=args.url, legacy_dn=args.legacy_dn,
                           timeout=max(args.timeout - TIMEOUT_MARGIN, 0.1), rows=args.rows,
                           client_application=args.client_application, auth_method=method,
-                          transport=transport)
+                          transport=transport, autodiscover_url=args.autodiscover_url,
+                          vantage=args.vantage, resolution=resolution,
+                          expect_protocol=args.expect_protocol,
+                          drift_state=ServiceState[args.drift_state.upper()],
+                          autodiscover_cache=args.autodiscover_cache,
+                          state_dir=args.state_dir or default_state_dir(env))
     return Plan(probe, auth, method, thresholds, args.verbose, args.show_subjects)

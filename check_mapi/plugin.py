@@ -44,7 +44,7 @@ class Mapi(nagiosplugin.Resource):  # type: ignore[misc]
 
     def probe(self) -> Iterator[nagiosplugin.Metric]:
         result = self.result
-        yield nagiosplugin.Metric("availability", int(result.ok), min=0, max=1)
+        yield nagiosplugin.Metric("availability", int(result.available), min=0, max=1)
         for step, seconds in result.timings.items():
             yield nagiosplugin.Metric(f"{step}_time", round(seconds, 4), "s", min=0)
         if result.item_count is not None:
@@ -53,7 +53,8 @@ class Mapi(nagiosplugin.Resource):  # type: ignore[misc]
 
 
 class Outcome(nagiosplugin.Context):  # type: ignore[misc]
-    """The probe's first error decides the state; no perfdata of its own."""
+    """The probe's first error decides the state, else the Autodiscover verdict (drift,
+    MAPI over HTTP not offered); no perfdata of its own."""
 
     def __init__(self, timeout_state: ServiceState) -> None:
         super().__init__("outcome")
@@ -61,10 +62,13 @@ class Outcome(nagiosplugin.Context):  # type: ignore[misc]
 
     def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
         result: ProbeResult = metric.value
-        if result.error is None:
-            return nagiosplugin.Result(nagiosplugin.Ok, None, metric)
-        return nagiosplugin.Result(_STATES[self.state_of(result.error)],
-                                   failure_text(result), metric)
+        if result.error is not None:
+            return nagiosplugin.Result(_STATES[self.state_of(result.error)],
+                                       failure_text(result), metric)
+        verdict = result.verdict
+        if verdict is not None and verdict.state is not ServiceState.OK:
+            return nagiosplugin.Result(_STATES[verdict.state], ok_text(result), metric)
+        return nagiosplugin.Result(nagiosplugin.Ok, None, metric)
 
     def state_of(self, error: MapiError) -> ServiceState:
         return self.timeout_state if isinstance(error, TransportTimeoutError) else error.state
@@ -79,9 +83,16 @@ def failure_text(result: ProbeResult) -> str:
 
 
 def ok_text(result: ProbeResult) -> str:
-    logged_on = result.timings.get("connect", 0.0) + result.timings.get("logon", 0.0)
-    return (f"{result.settings.mailbox} logged on in {logged_on:.2f} s, "
-            f"Inbox {result.item_count} item{'' if result.item_count == 1 else 's'}")
+    """``<mailbox> logged on in ...``, or ``<mailbox>: <what Autodiscover showed>[; logged
+    on in ...]`` when the comparison with the settings has something to say."""
+    seconds = result.timings.get("connect", 0.0) + result.timings.get("logon", 0.0)
+    logged_on = (f"logged on in {seconds:.2f} s, Inbox {result.item_count} "
+                 f"item{'' if result.item_count == 1 else 's'}")
+    verdict = result.verdict
+    if verdict is None or verdict.text is None:
+        return f"{result.settings.mailbox} {logged_on}"
+    return f"{result.settings.mailbox}: {verdict.text}" + (
+        f"; {logged_on}" if result.logged_on else "")
 
 
 class MapiSummary(nagiosplugin.Summary):  # type: ignore[misc]
@@ -108,8 +119,8 @@ def build_check(result: ProbeResult, thresholds: Thresholds) -> nagiosplugin.Che
                 nagiosplugin.ScalarContext("inbox_items", thresholds.items_warning,
                                            thresholds.items_critical),
                 nagiosplugin.ScalarContext("availability"),
-                *(nagiosplugin.ScalarContext(f"{step}_time") for step in STEPS
-                  if step != "connect"),
+                *(nagiosplugin.ScalarContext(f"{step}_time") for step in
+                  ("autodiscover", *STEPS) if step != "connect"),
                 Outcome(thresholds.timeout_state)]
     return nagiosplugin.Check(Mapi(result), *contexts, MapiSummary(result), name="MAPI")
 

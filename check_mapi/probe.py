@@ -1,8 +1,11 @@
 """One probe: what Outlook does when a user opens a mailbox, timed step by step.
 
-connect -> logon (RopLogon) -> inbox (RopOpenFolder, RopGetContentsTable, RopSetColumns,
-RopSortTable newest first, RopQueryRows, RopRelease x2) -> disconnect. Once Connect has
-succeeded, Disconnect is always sent; the first error is the one reported.
+autodiscover (unless --url and --legacy-dn are given) -> connect -> logon (RopLogon) ->
+inbox (RopOpenFolder, RopGetContentsTable, RopSetColumns, RopSortTable newest first,
+RopQueryRows, RopRelease x2) -> disconnect. Once Connect has succeeded, Disconnect is
+always sent; the first error is the one reported. What Autodiscover offers is compared
+with what the settings expect (autodiscover_verdict); a restriction observed as
+configured ends the probe there, without a logon.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
-from .errors import MapiError, ProtocolError, RopError
+from . import autodiscover_cache
+from .autodiscover import Attempt, Candidate, Discoverer, SrvLookup
+from .autodiscover_verdict import Verdict, judge
+from .autodiscover_xml import PoxAnswer
+from .errors import MapiError, ProtocolError, RopError, ServiceState
+from .resolver import Resolution
 from .session import DEFAULT_CLIENT_APPLICATION, CallTrace, MapiSession
 from .transport import Transport, TransportConfig
 from .wire import (
@@ -66,13 +75,36 @@ class ProbeSettings:
     """Everything one probe needs; built by the CLI, never mutated."""
 
     mailbox: str
-    url: str
-    legacy_dn: str
+    url: str | None = None  # with legacy_dn: skip Autodiscover
+    legacy_dn: str | None = None
     timeout: float = 30.0
     rows: int = 5
     client_application: str = DEFAULT_CLIENT_APPLICATION
     auth_method: str = "basic"  # for the step trace only
     transport: TransportConfig = field(default_factory=TransportConfig)
+    autodiscover_url: str | None = None  # pinned; None: discover from the mailbox's domain
+    vantage: str = "auto"
+    resolution: Resolution | None = None  # the MAPI over HTTP settings, when given
+    expect_protocol: str | None = None
+    drift_state: ServiceState = ServiceState.WARNING
+    autodiscover_cache: float = 0.0  # seconds; 0: off
+    state_dir: str | None = None
+
+    @property
+    def skips_autodiscover(self) -> bool:
+        return bool(self.url and self.legacy_dn)
+
+
+@dataclass(slots=True)
+class AutodiscoverRecord:
+    """What the autodiscover step did, for the long output (also after a failure)."""
+
+    attempts: tuple[Attempt, ...] = ()
+    url: str | None = None  # the POX URL that answered
+    address: str | None = None  # after redirectAddr
+    answer: PoxAnswer | None = None
+    cached_age: float | None = None  # seconds, when the answer came from the cache
+    cache_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +134,27 @@ class ProbeResult:
     step_traces: dict[str, CallTrace] = field(default_factory=dict)
     request_guid: str | None = None
     client_info: str | None = None
+    url: str | None = None  # the emsmdb URL logged on through
+    legacy_dn: str | None = None
+    autodiscover: AutodiscoverRecord | None = None
+    verdict: Verdict | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def logged_on(self) -> bool:
+        return "connect" in self.timings
+
+    @property
+    def available(self) -> bool:
+        """1: the mailbox opened, or MAPI over HTTP is not meant to be offered here."""
+        if self.error is not None:
+            return False
+        if self.logged_on or self.verdict is None:
+            return True
+        return self.verdict.available
 
     @property
     def server_facts(self) -> dict[str, str]:
@@ -116,21 +165,81 @@ class ProbeResult:
 
 
 def run_probe(settings: ProbeSettings, auth: httpx.Auth | None,
-              clock: Callable[[], float] = time.monotonic) -> ProbeResult:
-    """Run every step against ``settings.url``; never raises a MapiError."""
+              clock: Callable[[], float] = time.monotonic, *,
+              srv_lookup: SrvLookup | None = None,
+              candidates: Callable[[str], list[Candidate]] | None = None) -> ProbeResult:
+    """Autodiscover (unless skipped), then every step; never raises a MapiError.
+
+    ``srv_lookup`` and ``candidates`` replace DNS and the candidate list (tests).
+    """
     result = ProbeResult(settings)
-    deadline = clock() + settings.timeout
+    deadline = time.monotonic() + settings.timeout  # the transport's deadlines are monotonic
     start = clock()
     with Transport(settings.transport, auth) as transport:
-        session = MapiSession(transport, settings.url, deadline, settings.client_application,
-                              user_identity=settings.mailbox)
-        result.request_guid, result.client_info = session.request_guid, session.client_info
-        try:
-            _steps(session, settings, result, clock)
-        finally:
-            result.traces = tuple(session.traces)
+        if settings.skips_autodiscover:
+            result.url, result.legacy_dn = settings.url, settings.legacy_dn
+        else:
+            _autodiscover(Discoverer(transport, deadline, srv_lookup, candidates), settings,
+                          result, clock)
+        if result.url is not None and result.legacy_dn is not None and result.ok:
+            session = MapiSession(transport, result.url, deadline,
+                                  settings.client_application, user_identity=settings.mailbox)
+            result.request_guid, result.client_info = session.request_guid, session.client_info
+            try:
+                _steps(session, result.legacy_dn, settings.rows, result, clock)
+            finally:
+                result.traces = tuple(session.traces)
+    record = result.autodiscover
+    if record is not None and record.cached_age is not None and not result.ok:
+        autodiscover_cache.drop(_cache_file(settings))  # rediscover after a failure
     result.timings["total"] = clock() - start
     return result
+
+
+def _cache_file(settings: ProbeSettings) -> Path:
+    return autodiscover_cache.cache_path(settings.state_dir or ".", settings.mailbox,
+                                         settings.autodiscover_url)
+
+
+def _autodiscover(discoverer: Discoverer, settings: ProbeSettings, result: ProbeResult,
+                  clock: Callable[[], float]) -> None:
+    """The autodiscover step (or the cache), then the verdict that decides the logon."""
+    record = result.autodiscover = AutodiscoverRecord()
+    use_cache = settings.autodiscover_cache > 0
+    entry, note = (autodiscover_cache.load(_cache_file(settings), settings.autodiscover_cache,
+                                           time.time()) if use_cache else (None, None))
+    record.cache_notes = (note,) if note else ()
+    if entry is not None:
+        record.url, record.address, record.answer = entry.url, entry.address, entry.answer
+        record.cached_age = time.time() - entry.saved
+    else:
+        begin = clock()
+        try:
+            found = discoverer.discover(settings.mailbox, settings.autodiscover_url)
+        except MapiError as err:
+            result.error, result.failed_step = err, "autodiscover"
+            return
+        finally:
+            result.timings["autodiscover"] = clock() - begin
+            record.attempts = tuple(discoverer.attempts)
+        record.url, record.address, record.answer = found.url, found.address, found.answer
+        if use_cache:
+            saved = autodiscover_cache.save(_cache_file(settings), autodiscover_cache.CacheEntry(
+                found.url, found.address, found.answer, time.time()))
+            record.cache_notes += (saved,) if saved else ()
+    _decide(record.answer, settings, result)
+
+
+def _decide(answer: PoxAnswer, settings: ProbeSettings, result: ProbeResult) -> None:
+    verdict = result.verdict = judge(answer, settings.vantage, settings.drift_state,
+                                     settings.resolution, settings.expect_protocol)
+    if not verdict.logon:
+        return
+    if not answer.legacy_dn:
+        result.error = ProtocolError("Autodiscover's answer has no LegacyDN")
+        result.failed_step = "autodiscover"
+        return
+    result.url, result.legacy_dn = verdict.endpoint.url, answer.legacy_dn
 
 
 @contextlib.contextmanager
@@ -150,19 +259,19 @@ def _step(session: MapiSession, result: ProbeResult, step: str,
             result.step_traces[step] = session.traces[-1]
 
 
-def _steps(session: MapiSession, settings: ProbeSettings, result: ProbeResult,
+def _steps(session: MapiSession, legacy_dn: str, rows: int, result: ProbeResult,
            clock: Callable[[], float]) -> None:
     try:
         with _step(session, result, "connect", clock):
-            connected = session.connect(settings.legacy_dn)
+            connected = session.connect(legacy_dn)
     except MapiError:
         return
     result.display_name = connected.display_name
     try:
         with _step(session, result, "logon", clock):
-            logon_handle, inbox_fid = _logon(session, settings.legacy_dn)
+            logon_handle, inbox_fid = _logon(session, legacy_dn)
         with _step(session, result, "inbox", clock):
-            _inbox(session, logon_handle, inbox_fid, settings.rows, result)
+            _inbox(session, logon_handle, inbox_fid, rows, result)
     except MapiError:
         pass  # recorded by _step; Disconnect still runs
     finally:

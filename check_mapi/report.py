@@ -8,13 +8,13 @@ a cookie value; message subjects only when asked for.
 
 from __future__ import annotations
 
-from .probe import STEPS, InboxItem, ProbeResult
+from .probe import STEPS, AutodiscoverRecord, InboxItem, ProbeResult
 from .session import CallTrace
 
 
 def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
-    lines = [f"mailbox {result.settings.mailbox} at {result.settings.url} "
-             f"(auth {result.settings.auth_method})"]
+    lines = [_mailbox_line(result)]
+    lines += _autodiscover_lines(result)
     lines += [_step_line(result, step) for step in STEPS]
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
@@ -23,6 +23,47 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
     if verbose >= 3:
         lines += [_trace_line(trace) for trace in result.traces]
     return lines
+
+
+def _mailbox_line(result: ProbeResult) -> str:
+    where = f" at {result.url}" if result.url else ""
+    extra = ""
+    verdict = result.verdict
+    if verdict is not None and verdict.endpoint.kind is not None and result.url:
+        extra = f", vantage {verdict.endpoint.side}: {verdict.endpoint.kind}"
+    elif verdict is not None:
+        extra = f", vantage {verdict.endpoint.side}"
+    return (f"mailbox {result.settings.mailbox}{where} (auth {result.settings.auth_method}"
+            f"{extra})")
+
+
+def _autodiscover_lines(result: ProbeResult) -> list[str]:
+    """The autodiscover step, each request it made, and expected vs observed."""
+    record = result.autodiscover
+    if record is None:
+        if result.settings.resolution is not None:
+            return ["configuration not compared: --url and --legacy-dn skip Autodiscover"]
+        return []
+    lines = [_autodiscover_line(result, record)]
+    lines += [f"  {a.method} {a.url}: {a.answer}" for a in record.attempts]
+    if record.address and record.address.lower() != result.settings.mailbox.lower():
+        lines.append(f"  settings are those of {record.address}")
+    lines += [f"autodiscover cache: {note}" for note in record.cache_notes]
+    if result.verdict is not None:
+        lines += list(result.verdict.notes)
+    return lines
+
+
+def _autodiscover_line(result: ProbeResult, record: AutodiscoverRecord) -> str:
+    seconds = result.timings.get("autodiscover")
+    offer = f": {record.answer.offer.text}" if record.answer is not None else ""
+    if record.cached_age is not None:
+        return (f"autodiscover: from the cache ({record.cached_age:.0f} s old), "
+                f"{record.url}{offer}")
+    if result.failed_step == "autodiscover" and result.error is not None:
+        took = f" after {seconds:.3f} s" if seconds is not None else ""
+        return f"autodiscover: FAILED{took}: {result.error}"
+    return f"autodiscover: OK in {seconds or 0.0:.3f} s from {record.url}{offer}"
 
 
 def _step_line(result: ProbeResult, step: str) -> str:
@@ -54,7 +95,9 @@ def _detail(result: ProbeResult, step: str) -> str:
 
 
 def _facts(result: ProbeResult) -> list[str]:
-    lines = [f"LegacyDN {result.settings.legacy_dn}"]
+    answer = result.autodiscover.answer if result.autodiscover else None
+    legacy_dn = result.legacy_dn or (answer.legacy_dn if answer else None)
+    lines = [f"LegacyDN {legacy_dn}"] if legacy_dn else []
     facts = result.server_facts
     server = facts.get("X-ServerApplication")
     backend = facts.get("X-BackEndServer") or facts.get("X-CalculatedBETarget")

@@ -53,6 +53,23 @@ class HttpExchange:
         return next((v for k, v in self.headers if k.lower() == lowered), None)
 
 
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A plain (non-MAPI) answer, e.g. Autodiscover's, its body read up to a size cap."""
+
+    url: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes  # at most max_bytes
+    elapsed: float
+    oversize: bool  # the body was longer than max_bytes and was not read to its end
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
 class Transport:
     """Owns the httpx client; ``post()`` returns an HttpExchange or raises TransportError."""
 
@@ -82,6 +99,37 @@ class Transport:
             with self._client.stream("POST", url, content=body, headers=list(headers),
                                      timeout=httpx.Timeout(timeout)) as response:
                 return self._read(response, url, start, deadline)
+
+    def request(self, method: str, url: str, headers: Sequence[tuple[str, str]],
+                body: bytes, deadline: float, *, max_bytes: int,
+                authenticate: bool = True) -> HttpReply:
+        """Any request whose answer is not a MAPI/HTTP stream (Autodiscover POX, v2, GET).
+
+        The body is read incrementally and never beyond ``max_bytes``; redirects are not
+        followed (the caller decides); ``authenticate=False`` sends no credentials.
+        """
+        start = time.monotonic()
+        with _mapped_errors(url):
+            timeout = _remaining(deadline)
+            auth = httpx.USE_CLIENT_DEFAULT if authenticate else None
+            with self._client.stream(method, url, content=body or None, headers=list(headers),
+                                     timeout=httpx.Timeout(timeout), auth=auth) as response:
+                raw, oversize = bytearray(), False
+                declared = _as_int(response.headers.get("Content-Length"))
+                if declared is not None and declared > max_bytes:
+                    oversize = True
+                else:
+                    for chunk in response.iter_bytes():
+                        _remaining(deadline)
+                        raw += chunk
+                        if len(raw) > max_bytes:
+                            oversize = True
+                            break
+                return HttpReply(url=url, status=response.status_code,
+                                 reason=response.reason_phrase,
+                                 headers=tuple(response.headers.multi_items()),
+                                 body=bytes(raw[:max_bytes]), elapsed=time.monotonic() - start,
+                                 oversize=oversize)
 
     def _read(self, response: httpx.Response, url: str, start: float,
               deadline: float) -> HttpExchange:

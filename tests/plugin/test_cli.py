@@ -50,8 +50,9 @@ def base(url: str = "https://mail.contoso.com/mapi/emsmdb/?MailboxId=x@contoso.c
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    ([], "missing -m/--mailbox, --url, --legacy-dn"),
-    (["-m", SMTP], "missing --url, --legacy-dn"),
+    ([], "missing -m/--mailbox"),
+    (["-m", SMTP, "--url", "https://x/mapi/emsmdb/"],
+     "missing --legacy-dn: --url and --legacy-dn go together (they skip Autodiscover)"),
     ([*base(), "-w", "1e3"], "-w/--warning: invalid range '1e3'"),
     ([*base(), "--items-critical", "20:10"], "--items-critical: invalid range '20:10'"),
     ([*base(), "-t", "0"], "--timeout 0 is not between 0 and 3600 seconds"),

@@ -1,0 +1,131 @@
+"""``--autodiscover-cache SECONDS``: the last settings answer, kept in the state directory.
+
+Off by default: Autodiscover is part of what users depend on, so a check should normally
+exercise it. A very frequent check may skip the round trip for a while. The cache is an
+optimisation, never a requirement: any problem with it is a note in the long output and
+the check runs Autodiscover instead.
+
+A cached answer decides where the probe sends its credentials, so the file and its
+directory must belong to the plugin's user and be writable by nobody else; the file is
+written to a temporary name (0600) and renamed into place, so a concurrent check reads the
+old or the new answer, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .autodiscover_xml import MapiHttpUrls, PoxAnswer
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    url: str  # the POX URL that answered
+    address: str  # after redirectAddr
+    answer: PoxAnswer
+    saved: float  # time.time()
+
+
+def default_state_dir(env: Mapping[str, str]) -> str:
+    """Monitoring Plugins' state location (MP_STATE_PATH, formerly
+    NAGIOS_PLUGIN_STATE_DIRECTORY), else the user's cache directory."""
+    for name in ("MP_STATE_PATH", "NAGIOS_PLUGIN_STATE_DIRECTORY"):
+        if env.get(name):
+            return os.path.join(env[name], "check_mapi")
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "check_mapi")
+
+
+def cache_path(state_dir: str, mailbox: str, pinned: str | None) -> Path:
+    key = hashlib.sha256(f"{mailbox.lower()}\n{pinned or ''}".encode()).hexdigest()[:32]
+    return Path(state_dir) / f"autodiscover-{key}.json"
+
+
+def _private(info: os.stat_result, what: str, path: Path) -> str | None:
+    if info.st_uid != os.getuid():
+        return f"{what} {path} belongs to another user"
+    if info.st_mode & (0o022 if what == "directory" else 0o077):
+        return f"{what} {path} is accessible by group or others"
+    return None
+
+
+def load(path: Path, max_age: float, now: float) -> tuple[CacheEntry | None, str | None]:
+    """(entry, None) for a fresh private entry; (None, why not) otherwise (None if absent)."""
+    try:
+        problem = _private(os.lstat(path.parent), "directory", path.parent)
+        if problem is None:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                problem = (_private(info, "file", path) if stat.S_ISREG(info.st_mode)
+                           else f"{path} is not a regular file")
+                data = handle.read(1 << 20) if problem is None else b""
+    except FileNotFoundError:
+        return None, None
+    except OSError as err:
+        return None, f"cannot read {path}: {err.strerror or err}"
+    if problem is not None:
+        return None, f"{problem}; ignored"
+    try:
+        entry = _decode(json.loads(data.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+        return None, f"{path} is not a cache file of this version; ignored"
+    age = now - entry.saved
+    if not 0 <= age <= max_age:
+        return None, f"cached answer is {age:.0f} s old (--autodiscover-cache {max_age:g})"
+    return entry, None
+
+
+def save(path: Path, entry: CacheEntry) -> str | None:
+    """Write atomically with mode 0600; returns why it could not be written, or None."""
+    text = json.dumps({"version": CACHE_VERSION, "url": entry.url, "address": entry.address,
+                       "saved": entry.saved, "answer": dataclasses.asdict(entry.answer)})
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        problem = _private(os.lstat(path.parent), "directory", path.parent)
+        if problem is not None:
+            return f"{problem}; not written"
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".autodiscover-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as err:
+        return f"cannot write {path}: {err.strerror or err}"
+    return None
+
+
+def drop(path: Path) -> None:
+    """Forget a cached answer that led to a failure: the next check asks Autodiscover."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _decode(data: object) -> CacheEntry:
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        raise ValueError("not a cache file")
+    answer = dict(data["answer"])
+    mapi = answer.pop("mapi_http")
+    answer["legacy"] = tuple(answer["legacy"])
+    parsed = PoxAnswer(**answer, mapi_http=MapiHttpUrls(**mapi) if mapi else None)
+    if not isinstance(data["url"], str) or not isinstance(data["address"], str):
+        raise TypeError("url and address must be strings")
+    return CacheEntry(data["url"], data["address"], parsed, float(data["saved"]))

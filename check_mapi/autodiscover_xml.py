@@ -1,0 +1,232 @@
+"""Autodiscover messages: the POX request, a safe parser for its answer, and v2 JSON.
+
+POX request and response: [MS-OXDSCLI] 2.2.3/2.2.4 (mapi-http.md 5.2, 5.3). The mapiHttp
+``Protocol`` block carries ``Type``/``Version`` as attributes and MailStore/AddressBook URLs
+([MS-OXDSCLI] 2.2.4.1.1.2.6); the legacy Outlook Anywhere blocks name their kind in a
+``Type`` child element (EXCH, EXPR, EXHTTP; 5.4). v2 JSON: mapi-http.md 5.7.
+
+Pure: no I/O. The parser refuses any DOCTYPE (so no entity, internal or external, is
+ever declared or expanded) and bodies above ``MAX_RESPONSE`` are refused by the caller
+before they get here; every problem is an ``AutodiscoverError`` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+import xml.parsers.expat
+from dataclasses import dataclass
+from typing import NoReturn
+from xml.sax.saxutils import escape
+
+from .errors import ProtocolError
+from .resolver import Protocol, Reach
+
+REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+RESPONSE_SCHEMA = ("http://schemas.microsoft.com/exchange/autodiscover/outlook/"
+                   "responseschema/2006a")
+MAX_RESPONSE = 512 * 1024  # real answers are a few KiB; anything far larger is refused
+LEGACY_TYPES = ("EXCH", "EXPR", "EXHTTP")  # Outlook Anywhere (RPC over HTTP) blocks
+
+
+class AutodiscoverError(ProtocolError):
+    """Autodiscover gave no usable answer (CRITICAL); ``str()`` is the one-line reason."""
+
+
+def pox_request(address: str) -> bytes:
+    """The POX request body for ``address`` ([MS-OXDSCLI] 2.2.3; as ruler and Outlook send)."""
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n'
+            f'<Autodiscover xmlns="{REQUEST_NS}">\n'
+            f"  <Request>\n"
+            f"    <EMailAddress>{escape(address)}</EMailAddress>\n"
+            f"    <AcceptableResponseSchema>{RESPONSE_SCHEMA}</AcceptableResponseSchema>\n"
+            f"  </Request>\n"
+            f"</Autodiscover>\n").encode()
+
+
+def pox_headers(address: str) -> list[tuple[str, str]]:
+    """X-MapiHttpCapability: without it no mapiHttp block comes back ([MS-OXDSCLI] 3.2.5.1);
+    X-AnchorMailbox routes the request to the mailbox's server; X-ClientCanHandle as Outlook."""
+    return [("Content-Type", "text/xml; charset=utf-8"), ("X-MapiHttpCapability", "1"),
+            ("X-AnchorMailbox", address), ("X-ClientCanHandle", "Negotiate, ExHttpInfo")]
+
+
+@dataclass(frozen=True, slots=True)
+class MapiHttpUrls:
+    """``Protocol[@Type='mapiHttp']``: the EMSMDB (MailStore) and NSPI (AddressBook) URLs."""
+
+    version: str
+    mailstore_internal: str | None
+    mailstore_external: str | None
+    addressbook_internal: str | None = None
+    addressbook_external: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoxAnswer:
+    """What the probe uses from a POX answer (mapi-http.md 5.3)."""
+
+    action: str | None = None  # settings, redirectAddr, redirectUrl
+    redirect: str | None = None  # RedirectAddr or RedirectUrl
+    display_name: str | None = None
+    legacy_dn: str | None = None
+    smtp: str | None = None  # AutoDiscoverSMTPAddress
+    mapi_http: MapiHttpUrls | None = None
+    legacy: tuple[str, ...] = ()  # Outlook Anywhere block types, in document order
+    microsoft_online: bool | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def offer(self) -> Offer:
+        """What this answer offers Outlook, in the words of Microsoft's table."""
+        if self.mapi_http is not None:
+            return Offer(Protocol.MAPI_HTTP, self.mapi_http.mailstore_internal is not None,
+                         self.mapi_http.mailstore_external is not None)
+        if self.legacy:
+            return Offer(Protocol.OUTLOOK_ANYWHERE, "EXCH" in self.legacy or "EXHTTP" in
+                         self.legacy, "EXPR" in self.legacy)
+        return Offer(None, internal=False, external=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The protocol Autodiscover offers, and whether it names internal/external endpoints.
+
+    For MAPI over HTTP: MailStore InternalUrl/ExternalUrl. For Outlook Anywhere: EXCH
+    (internal) and EXPR (external, "Outlook Anywhere" proper) blocks.
+    """
+
+    protocol: Protocol | None
+    internal: bool
+    external: bool
+
+    @property
+    def reach(self) -> Reach:
+        return Reach.INTERNAL_AND_EXTERNAL if self.external else Reach.INTERNAL_ONLY
+
+    @property
+    def text(self) -> str:
+        if self.protocol is None:
+            return "neither MAPI over HTTP nor Outlook Anywhere"
+        return f"{self.protocol.value} ({self.reach.value})"
+
+
+class _RefusedError(Exception):
+    """Raised from an expat handler to stop at a DOCTYPE or an entity declaration."""
+
+
+def _refuse(*args: object) -> NoReturn:
+    raise _RefusedError
+
+
+def parse_xml(raw: bytes) -> ET.Element:
+    """Parse with expat, refusing DOCTYPE, entity declarations and external entities.
+
+    Without a DOCTYPE no entity can be declared, so neither entity expansion ("billion
+    laughs") nor external entities (XXE) are possible; expat itself refuses references to
+    undeclared entities. Any encoding expat knows is accepted, so no byte scan is needed.
+    """
+    builder = ET.TreeBuilder()
+    parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.StartElementHandler = lambda name, attrs: builder.start(_qname(name), {
+        _qname(k): v for k, v in attrs.items()})
+    parser.EndElementHandler = lambda name: builder.end(_qname(name))
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(raw, True)
+    except _RefusedError:
+        raise AutodiscoverError("Autodiscover response refused: it declares a DOCTYPE or "
+                                "entities (XML entity attack?)") from None
+    except xml.parsers.expat.ExpatError as err:
+        raise AutodiscoverError(f"malformed Autodiscover XML: "
+                                f"{xml.parsers.expat.ErrorString(err.code)} at line "
+                                f"{err.lineno}, column {err.offset}") from None
+    return builder.close()
+
+
+def _qname(name: str) -> str:
+    return "{" + name if "}" in name else name
+
+
+def _local(element: ET.Element) -> str:
+    return element.tag.rpartition("}")[2]
+
+
+def _child(parent: ET.Element | None, name: str) -> ET.Element | None:
+    """The first child with this local name (the two response namespaces both occur)."""
+    if parent is None:
+        return None
+    return next((c for c in parent if _local(c) == name), None)
+
+
+def _text(parent: ET.Element | None, name: str) -> str | None:
+    found = _child(parent, name)
+    text = (found.text or "").strip() if found is not None else ""
+    return text or None
+
+
+def parse_pox(raw: bytes) -> PoxAnswer:
+    """A POX answer ([MS-OXDSCLI] 2.2.4) -> PoxAnswer; AutodiscoverError if it is none."""
+    root = parse_xml(raw)
+    if _local(root) != "Autodiscover":
+        raise AutodiscoverError(f"not an Autodiscover response (root element {_local(root)})")
+    response = _child(root, "Response")
+    if response is None:
+        raise AutodiscoverError("Autodiscover response without a Response element")
+    error = _child(response, "Error")
+    if error is not None:
+        return PoxAnswer(error_code=_text(error, "ErrorCode") or "(none)",
+                         error_message=_text(error, "Message"))
+    user, account = _child(response, "User"), _child(response, "Account")
+    if account is None:
+        raise AutodiscoverError("Autodiscover response without an Account element")
+    action = _text(account, "Action")
+    redirect = _text(account, "RedirectAddr") or _text(account, "RedirectUrl")
+    online = _text(account, "MicrosoftOnline")
+    protocols = [p for p in account if _local(p) == "Protocol"]
+    return PoxAnswer(
+        action=action, redirect=redirect, display_name=_text(user, "DisplayName"),
+        legacy_dn=_text(user, "LegacyDN"), smtp=_text(user, "AutoDiscoverSMTPAddress"),
+        mapi_http=_mapi_http(protocols),
+        legacy=tuple(t for p in protocols if (t := (_text(p, "Type") or "").upper())
+                     in LEGACY_TYPES),
+        microsoft_online=None if online is None else online.lower() == "true")
+
+
+def _mapi_http(protocols: list[ET.Element]) -> MapiHttpUrls | None:
+    """The first ``Protocol Type="mapiHttp"`` block; it needs a MailStore URL to be usable."""
+    for block in protocols:
+        if (block.get("Type") or "").lower() != "mapihttp":
+            continue
+        store, book = _child(block, "MailStore"), _child(block, "AddressBook")
+        urls = MapiHttpUrls(block.get("Version") or "", _text(store, "InternalUrl"),
+                            _text(store, "ExternalUrl"), _text(book, "InternalUrl"),
+                            _text(book, "ExternalUrl"))
+        if urls.mailstore_internal is None and urls.mailstore_external is None:
+            raise AutodiscoverError("Autodiscover's mapiHttp block has no MailStore "
+                                    "InternalUrl or ExternalUrl")
+        return urls
+    return None
+
+
+def parse_v2(raw: bytes) -> str:
+    """An Autodiscover v2 answer ``{"Protocol": "AutodiscoverV1", "Url": ...}`` -> the URL."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise AutodiscoverError("Autodiscover v2 answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise AutodiscoverError("Autodiscover v2 answer is not a JSON object")
+    if "ErrorCode" in data:
+        message = data.get("ErrorMessage")
+        raise AutodiscoverError(f"Autodiscover v2 error {data['ErrorCode']}"
+                                + (f": {message}" if message else ""))
+    url = data.get("Url")
+    if not isinstance(url, str) or not url:
+        raise AutodiscoverError("Autodiscover v2 answer has no Url")
+    return url

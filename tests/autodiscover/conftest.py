@@ -1,0 +1,231 @@
+"""Fixtures for the Autodiscover tests: emulators (plain and TLS), a scripted HTTP server
+for answers the emulator never gives, and the CLI in-process. Loopback only: no test
+resolves a DNS name (candidate lists and SRV lookups are injected)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from socketserver import TCPServer
+from typing import Any
+
+import pytest
+import trustme
+
+from check_mapi.autodiscover import Attempt, Discoverer
+from check_mapi.autodiscover_xml import AutodiscoverError
+from check_mapi.cli import build_parser
+from check_mapi.emulator import Emulator, loads
+from check_mapi.runner import run
+from check_mapi.transport import Transport, TransportConfig
+
+PASSWORD = "Aut0discover-Sentinel!"
+DOMAIN = "contoso.com"
+TIMEOUT = 10.0
+
+
+def mailbox_toml(smtp: str, **keys: object) -> str:
+    lines = ["[[mailbox]]", f'smtp = "{smtp}"', f'password = "{PASSWORD}"']
+    for key, value in keys.items():
+        text = str(value).lower() if isinstance(value, bool) else (
+            f'"{value}"' if isinstance(value, str) else str(value))
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"
+
+
+def config(*mailboxes: str, org: bool = True, server: str = "") -> str:
+    return (f"[server]\npending_period_ms = 200\n{server}\n[auth]\nmethods = [\"basic\"]\n"
+            f"[organization]\nmapi_http_enabled = {str(org).lower()}\n" + "\n".join(mailboxes))
+
+
+@dataclass
+class Outcome:
+    code: int
+    output: str
+
+    @property
+    def first_line(self) -> str:
+        return self.output.splitlines()[0]
+
+    @property
+    def status(self) -> str:
+        return self.first_line.split(" | ")[0]
+
+    @property
+    def perfdata(self) -> dict[str, str]:
+        text = self.first_line.split(" | ", 1)[1] if " | " in self.first_line else ""
+        return dict(item.split("=", 1) for item in text.split())
+
+    @property
+    def long(self) -> list[str]:
+        return self.output.splitlines()[1:]
+
+
+def cli(*argv: str) -> Outcome:
+    code, output = run(build_parser(), ["--password", PASSWORD, *argv])
+    return Outcome(int(code), output)
+
+
+@dataclass
+class Tls:
+    ca_pem: Path
+    cert_pem: Path
+    key_pem: Path
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_pem))
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    folder = tmp_path_factory.mktemp("tls")
+    paths = Tls(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    ca.cert_pem.write_to_path(str(paths.ca_pem))
+    cert.cert_chain_pems[0].write_to_path(str(paths.cert_pem))
+    cert.private_key_pem.write_to_path(str(paths.key_pem))
+    return paths
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Emulator]]:
+    """``start(toml, tls=None)``: an emulator on a free loopback port, stopped afterwards."""
+    started: list[Emulator] = []
+
+    def starter(text: str, tls: Tls | None = None, port: int = 0) -> Emulator:
+        extra: dict[str, Any] = {"tls_cert": tls.cert_pem, "tls_key": tls.key_pem} if tls else {}
+        emulator = Emulator(loads(text), port=port, **extra).start()
+        started.append(emulator)
+        return emulator
+
+    yield starter
+    for emulator in started:
+        emulator.stop()
+
+
+def transport(tls: Tls | None = None) -> Transport:
+    import httpx
+
+    verify: ssl.SSLContext | bool = tls.context() if tls else True
+    return Transport(TransportConfig(verify=verify), httpx.BasicAuth("probe@contoso.com",
+                                                                        PASSWORD))
+
+
+def deadline(seconds: float = TIMEOUT) -> float:
+    return time.monotonic() + seconds
+
+
+SMTP = "probe@contoso.com"
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}/autodiscover/autodiscover.xml"
+
+
+def discover(address: str = SMTP, pinned: str | None = None, tls: Tls | None = None,
+             seconds: float = 10.0, **hooks: object) -> tuple[Discoverer, object]:
+    with transport(tls) as http:
+        discoverer = Discoverer(http, deadline(seconds), **hooks)  # type: ignore[arg-type]
+        try:
+            return discoverer, discoverer.discover(address, pinned)
+        except AutodiscoverError as err:
+            return discoverer, err
+
+
+def failure(address: str = SMTP, pinned: str | None = None, **kwargs: object) -> tuple[
+        str, list[Attempt]]:
+    discoverer, outcome = discover(address, pinned, **kwargs)  # type: ignore[arg-type]
+    assert isinstance(outcome, AutodiscoverError), outcome
+    return str(outcome), discoverer.attempts
+
+
+Reply = tuple[int, list[tuple[str, str]], bytes]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        TCPServer.server_bind(self)  # no getfqdn(): that would be a DNS lookup
+        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (oversize, timeout tests): nothing on stderr."""
+
+
+@dataclass
+class Scripted:
+    """A loopback HTTP server answering each request from ``answer(method, path)``."""
+
+    answer: Callable[[str, str], Reply]
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., Scripted]]:
+    """``scripted(answer, tls=None)``: a server answering from ``answer(method, path)``."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def make(answer: Callable[[str, str], Reply], tls: Tls | None = None) -> Scripted:
+        state = Scripted(answer)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                state.requests.append((self.command, self.path, dict(self.headers.items())))
+                status, headers, body = state.answer(self.command, self.path)
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                if not any(n.lower() in ("content-length", "transfer-encoding")
+                           for n, _ in headers):
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if any(n.lower() == "transfer-encoding" for n, _ in headers):
+                    for start in range(0, len(body), 65536):
+                        part = body[start:start + 65536]
+                        self.wfile.write(b"%X\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.wfile.write(body)
+
+            do_GET = do_POST = _serve  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = _Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls.cert_pem), str(tls.key_pem))
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            state.scheme = "https"
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        state.server = server
+        return state
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
