@@ -1,8 +1,10 @@
 """``check_mapi --demo``: the real probe against the built-in emulator on a loopback port.
 
-The emulator runs in-process with its example configuration; ``-m`` picks one of its
-mailboxes (``broken@contoso.com`` shows a failing logon). The password reaches the probe
-through a private temporary file, as a real one would.
+The emulator runs in-process with its example configuration; the probe finds the mailbox
+through the emulator's Autodiscover, as Outlook would. ``-m`` picks one of its mailboxes
+(``broken@contoso.com`` shows a failing logon, ``legacy@contoso.com`` a mailbox with MAPI
+over HTTP disabled). The password reaches the probe through a private temporary file, as a
+real one would.
 """
 
 from __future__ import annotations
@@ -31,6 +33,5 @@ def demo_options(mailbox: str | None) -> Iterator[list[str]]:
         with open(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w",
                   encoding="utf-8") as handle:
             handle.write(box.password + "\n")
-        yield ["-m", box.smtp, "--legacy-dn", box.legacy_dn, "--password-file", password_file,
-               "--url", f"{emulator.url}/mapi/emsmdb/?MailboxId={box.mailbox_id}",
-               "--auth", "basic"]
+        yield ["-m", box.smtp, "--password-file", password_file, "--auth", "basic",
+               "--autodiscover-url", emulator.autodiscover_url]

@@ -174,8 +174,8 @@ def run_probe(settings: ProbeSettings, auth: httpx.Auth | None,
     """
     result = ProbeResult(settings)
     deadline = time.monotonic() + settings.timeout  # the transport's deadlines are monotonic
-    start = clock()
     with Transport(settings.transport, auth) as transport:
+        start = clock()  # after loading the CA bundle: total_time is the network path only
         if settings.skips_autodiscover:
             result.url, result.legacy_dn = settings.url, settings.legacy_dn
         else:

@@ -195,7 +195,9 @@ def _mapped_errors(url: str) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as err:
-        raise TransportTimeoutError(f"timed out ({_describe(err)})") from err
+        detail = _describe(err)
+        raise TransportTimeoutError("timed out" if detail in ("timed out", "no details")
+                                    else f"timed out ({detail})") from err
     except httpx.ProxyError as err:
         raise TransportError(f"proxy failed to connect to {host}: {_describe(err)}") from err
     except httpx.ConnectError as err:

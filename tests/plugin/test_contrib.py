@@ -137,10 +137,14 @@ def test_nagios4_runs_the_command(emulator: Emulator, tmp_path: Path) -> None:
         nagios_object("host", host_name="mail", address="127.0.0.1", check_command="noop",
                       max_check_attempts="1", check_period="always", contacts="admin",
                       notification_period="always", active_checks_enabled="0"),
-        nagios_object("service", host_name="mail", service_description="mapi probe",
-                      check_command=f"check_mapi!{SMTP}!{mapi_url(emulator)}!{LEGACY_DN}!-c 5",
-                      max_check_attempts="1", check_interval="1", retry_interval="1",
-                      check_period="always", notification_period="always", contacts="admin"),
+        *(nagios_object("service", host_name="mail", service_description=name,
+                        check_command=command, max_check_attempts="1", check_interval="1",
+                        retry_interval="1", check_period="always", notification_period="always",
+                        contacts="admin")
+          for name, command in (
+              ("mapi probe", f"check_mapi!{SMTP}!{mapi_url(emulator)}!{LEGACY_DN}!-c 5"),
+              ("mapi autodiscover", f"check_mapi_autodiscover!{SMTP}!--autodiscover-url "
+                                    f"{emulator.autodiscover_url} --org-mapihttp true -c 5"))),
     ]))
     (tmp_path / "nagios.cfg").write_text("".join(f"{key}={value}\n" for key, value in {
         "log_file": tmp_path / "nagios.log", "cfg_file": tmp_path / "objects.cfg",
@@ -167,13 +171,16 @@ def test_nagios4_runs_the_command(emulator: Emulator, tmp_path: Path) -> None:
     daemon = subprocess.Popen([nagios4, str(tmp_path / "nagios.cfg")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: perf.exists() and "STATE::" in perf.read_text(), 30)
+        wait_for(lambda: perf.exists() and perf.read_text().count("STATE::") >= 2, 30)
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
     assert perf.exists(), (tmp_path / "nagios.log").read_text()[-2000:]
-    line = next(ln for ln in perf.read_text().splitlines() if ln.startswith("STATE::"))
-    state, output, data = (field.split("::", 1)[1] for field in line.split("\t"))
-    assert state == "OK", output
-    assert OK_OUTPUT.fullmatch(output.rstrip()), output
-    assert re.search(rf"connect_time={TIME}s;;5;0", data), data
+    lines = [ln for ln in perf.read_text().splitlines() if ln.startswith("STATE::")]
+    assert len(lines) >= 2
+    for line in lines:
+        state, output, data = (field.split("::", 1)[1] for field in line.split("\t"))
+        assert state == "OK", output
+        assert OK_OUTPUT.fullmatch(output.rstrip()), output
+        assert re.search(rf"connect_time={TIME}s;;5;0", data), data
+    assert any("autodiscover_time=" in line for line in lines)

@@ -193,8 +193,8 @@ def test_subprocess_demo_and_no_stderr() -> None:
     assert proc.stderr == ""
     assert proc.returncode == 0
     assert re.fullmatch(rf"MAPI OK - probe@contoso\.com logged on in \d+\.\d\d s, Inbox 3 items "
-                        rf"\| availability=1;;;0;1 connect_time={TIME}s;;;0 .*",
-                        proc.stdout.strip())
+                        rf"\| autodiscover_time={TIME}s;;;0 availability=1;;;0;1 "
+                        rf"connect_time={TIME}s;;;0 .*", proc.stdout.strip())
 
 
 def test_vvv_request_summaries(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,7 +70,9 @@ def answer(request: httpx.Request) -> httpx.Response:
                                   "X-ResponseCode": "0"}, content=b"\x00\x00\x00\x00\r\n"),
      "connect failed: malformed Connect response: expected meta-tag PROCESSING, got "
      "'\\x00\\x00\\x00\\x00' at offset 0 (0x0)"),
-    (httpx.ConnectTimeout("timed out"), "connect failed: timed out (timed out)"),
+    (httpx.ConnectTimeout("timed out"), "connect failed: timed out"),
+    (httpx.ReadTimeout("The read operation timed out"),
+     "connect failed: timed out (The read operation timed out)"),
     (httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
      "connect failed: connection to mail.contoso.com failed: peer closed connection without "
      "sending complete message body"),
