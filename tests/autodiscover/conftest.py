@@ -25,6 +25,8 @@ from check_mapi.emulator import Emulator, loads
 from check_mapi.runner import run
 from check_mapi.transport import Transport, TransportConfig
 
+from ..plugin_output import Outcome
+
 PASSWORD = "Aut0discover-Sentinel!"
 DOMAIN = "contoso.com"
 TIMEOUT = 10.0
@@ -43,28 +45,6 @@ def config(*mailboxes: str, org: bool = True, server: str = "") -> str:
     return (f"[server]\npending_period_ms = 200\n{server}\n[auth]\nmethods = [\"basic\"]\n"
             f"[organization]\nmapi_http_enabled = {str(org).lower()}\n" + "\n".join(mailboxes))
 
-
-@dataclass
-class Outcome:
-    code: int
-    output: str
-
-    @property
-    def first_line(self) -> str:
-        return self.output.splitlines()[0]
-
-    @property
-    def status(self) -> str:
-        return self.first_line.split(" | ")[0]
-
-    @property
-    def perfdata(self) -> dict[str, str]:
-        text = self.first_line.split(" | ", 1)[1] if " | " in self.first_line else ""
-        return dict(item.split("=", 1) for item in text.split())
-
-    @property
-    def long(self) -> list[str]:
-        return self.output.splitlines()[1:]
 
 
 def cli(*argv: str) -> Outcome:

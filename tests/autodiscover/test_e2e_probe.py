@@ -18,7 +18,8 @@ from check_mapi import autodiscover
 from check_mapi.autodiscover import Candidate
 from check_mapi.emulator import Emulator
 
-from .conftest import PASSWORD, Outcome, cli, config, mailbox_toml
+from ..plugin_output import Outcome
+from .conftest import PASSWORD, cli, config, mailbox_toml
 
 SMTP = "probe@contoso.com"
 TIME = r"\d+\.\d+"

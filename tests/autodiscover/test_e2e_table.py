@@ -11,7 +11,8 @@ import pytest
 
 from check_mapi.emulator import Emulator, loads
 
-from .conftest import Outcome, cli, config, mailbox_toml
+from ..plugin_output import Outcome
+from .conftest import cli, config, mailbox_toml
 
 TIME = r"\d+\.\d+"
 # Table 2, as the seed document prints it.

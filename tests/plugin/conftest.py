@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from check_mapi.cli import build_parser
 from check_mapi.emulator import Emulator, loads
 from check_mapi.runner import run
+
+from ..plugin_output import Outcome
 
 PASSWORD = "S3ntinel-Pa55word!"  # a sentinel: must never appear in any output
 TOKEN = "s3ntinel-bearer-token-value"
@@ -42,24 +43,6 @@ subject = "Older"
 received = 2026-01-14T08:30:00Z
 '''
 
-
-@dataclass
-class Outcome:
-    code: int
-    output: str
-
-    @property
-    def first_line(self) -> str:
-        return self.output.splitlines()[0]
-
-    @property
-    def status(self) -> str:
-        return self.first_line.split(" | ")[0]
-
-    @property
-    def perfdata(self) -> dict[str, str]:
-        text = self.first_line.split(" | ", 1)[1] if " | " in self.first_line else ""
-        return dict(item.split("=", 1) for item in text.split())
 
 
 def fault_toml(**keys: object) -> str:
