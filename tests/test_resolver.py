@@ -32,6 +32,8 @@ from check_mapi.resolver import (
 )
 from check_mapi.runner import run
 
+from .seed_tables import TABLE_2
+
 # Table 1: (scenario, Exchange 2019 cell, Exchange 2016 cell), as the document prints them.
 TABLE_1 = [
     ("Upgrading from an Exchange 2016 environment",
@@ -47,22 +49,6 @@ TABLE_1_CELLS = [(f"{version}-from-{FROM[scenario]}", scenario, cell)
                  for scenario, in_2019, in_2016 in TABLE_1
                  for version, cell in (("2019", in_2019), ("2016", in_2016))]
 
-# Table 2: Set-OrganizationConfig MapiHttpEnabled, Set-CasMailbox MapiHttpEnabled,
-# Set-CasMailbox MapiBlockOutlookExternalConnectivity, AutoDiscover result.
-TABLE_2 = [
-    ("$true", "$null", "$false", "MAPI over HTTP, internal and external"),
-    ("$true", "$null", "$true", "MAPI over HTTP, internal only"),
-    ("$true", "$true", "$false", "MAPI over HTTP, internal and external"),
-    ("$true", "$true", "$true", "MAPI over HTTP, internal only"),
-    ("$true", "$false", "$false", "Outlook Anywhere, internal and external"),
-    ("$true", "$false", "$true", "Outlook Anywhere, internal only"),
-    ("$false", "$null", "$false", "Outlook Anywhere, internal and external"),
-    ("$false", "$null", "$true", "Outlook Anywhere, internal only"),
-    ("$false", "$true", "$false", "MAPI over HTTP, internal and external"),
-    ("$false", "$true", "$true", "MAPI over HTTP, internal only"),
-    ("$false", "$false", "$false", "Outlook Anywhere, internal and external"),
-    ("$false", "$false", "$true", "Outlook Anywhere, internal only"),
-]
 VALID_TOPOLOGIES = "2019-from-2016, 2019-from-2013, 2016-from-2013, 2016-from-2010"
 PS = {"$true": True, "$false": False, "$null": None}
 

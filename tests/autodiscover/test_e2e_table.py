@@ -12,24 +12,10 @@ import pytest
 from check_mapi.emulator import Emulator, loads
 
 from ..plugin_output import Outcome
+from ..seed_tables import TABLE_2
 from .conftest import cli, config, mailbox_toml
 
 TIME = r"\d+\.\d+"
-# Table 2, as the seed document prints it.
-TABLE_2 = [
-    ("$true", "$null", "$false", "MAPI over HTTP, internal and external"),
-    ("$true", "$null", "$true", "MAPI over HTTP, internal only"),
-    ("$true", "$true", "$false", "MAPI over HTTP, internal and external"),
-    ("$true", "$true", "$true", "MAPI over HTTP, internal only"),
-    ("$true", "$false", "$false", "Outlook Anywhere, internal and external"),
-    ("$true", "$false", "$true", "Outlook Anywhere, internal only"),
-    ("$false", "$null", "$false", "Outlook Anywhere, internal and external"),
-    ("$false", "$null", "$true", "Outlook Anywhere, internal only"),
-    ("$false", "$true", "$false", "MAPI over HTTP, internal and external"),
-    ("$false", "$true", "$true", "MAPI over HTTP, internal only"),
-    ("$false", "$false", "$false", "Outlook Anywhere, internal and external"),
-    ("$false", "$false", "$true", "Outlook Anywhere, internal only"),
-]
 ROWS = [(*row, vantage) for row in TABLE_2 for vantage in ("internal", "external")]
 
 
