@@ -11,6 +11,7 @@ import pytest
 
 from check_mapi.emulator import Emulator
 
+from ..seed_tables import TABLE_2
 from .emu_helpers import PASSWORD, TIMEOUT, VECTORS, client, emu, start
 
 __all__ = ["emu"]
@@ -28,20 +29,8 @@ SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responsesch
 
 # (organization, mailbox MapiHttpEnabled, MapiBlockOutlookExternalConnectivity) -> result,
 # row by row as in the seed's table.
-TABLE = [
-    (True, None, False, "MAPI over HTTP, internal and external"),
-    (True, None, True, "MAPI over HTTP, internal only"),
-    (True, True, False, "MAPI over HTTP, internal and external"),
-    (True, True, True, "MAPI over HTTP, internal only"),
-    (True, False, False, "Outlook Anywhere, internal and external"),
-    (True, False, True, "Outlook Anywhere, internal only"),
-    (False, None, False, "Outlook Anywhere, internal and external"),
-    (False, None, True, "Outlook Anywhere, internal only"),
-    (False, True, False, "MAPI over HTTP, internal and external"),
-    (False, True, True, "MAPI over HTTP, internal only"),
-    (False, False, False, "Outlook Anywhere, internal and external"),
-    (False, False, True, "Outlook Anywhere, internal only"),
-]
+PS = {"$true": True, "$false": False, "$null": None}
+TABLE = [(PS[org], PS[mailbox], PS[block], result) for org, mailbox, block, result in TABLE_2]
 MAILBOX_SETTINGS = {None: "", True: "mapi_http_enabled = true",
                     False: "mapi_http_enabled = false"}
 
