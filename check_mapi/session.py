@@ -141,7 +141,7 @@ class MapiSession:
         stream = exchange.stream
         self.traces.append(CallTrace(
             request_type, request_id, exchange.status,
-            stream.response_code if stream else _header_int(exchange, "X-ResponseCode"),
+            exchange.response_code,
             exchange.elapsed, exchange.processing_after, stream.pending_count if stream else 0,
             stream.elapsed_time if stream else None,
             tuple((n, v) for n in SERVER_FACT_HEADERS if (v := exchange.header(n)) is not None)))
@@ -152,11 +152,6 @@ class MapiSession:
             name, sep, value = line.split(";", 1)[0].partition("=")
             if sep and name.strip():
                 self._cookies[name.strip()] = value.strip()
-
-
-def _header_int(exchange: HttpExchange, name: str) -> int | None:
-    value = exchange.header(name)
-    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 def _checked_body(request_type: str, exchange: HttpExchange) -> bytes:
@@ -180,8 +175,7 @@ def _body_or_raise(request_type: str, exchange: HttpExchange) -> bytes:
         after = (f", Retry-After {retry}" if retry else "") + (
             f", redirected to {location}" if location and 300 <= status < 400 else "")
         raise HttpStatusError(f"HTTP {status} {exchange.reason}{after}", status)
-    code = exchange.stream.response_code if exchange.stream else _header_int(
-        exchange, "X-ResponseCode")
+    code = exchange.response_code
     if code:
         raise ResponseCodeError(f"X-ResponseCode {describe_response_code(code)}", code)
     if exchange.decode_error is not None:

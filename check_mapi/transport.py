@@ -52,6 +52,13 @@ class HttpExchange:
         lowered = name.lower()
         return next((v for k, v in self.headers if k.lower() == lowered), None)
 
+    @property
+    def response_code(self) -> int | None:
+        """X-ResponseCode: the inner stream's (the later one wins), else the header's."""
+        if self.stream is not None:
+            return self.stream.response_code
+        return _as_int(self.header("X-ResponseCode"))
+
 
 @dataclass(frozen=True, slots=True)
 class HttpReply:
