@@ -1,7 +1,8 @@
-"""``python -m check_mapi`` runs the plugin."""
+"""``python -m check_mapi``: the plugin, as the ``check_mapi`` command."""
 
 from __future__ import annotations
 
-from .cli import main
+from .plugin.main import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -65,8 +65,13 @@ class HttpStatusError(ProtocolError):
         self.status = status
 
 
-class AuthError(HttpStatusError):
-    """The server refused the credentials (401 after the handshake, or 403)."""
+class AuthError(ProtocolError):
+    """The credentials were refused: HTTP 401 after the handshake or 403 (``status``), or
+    by an identity provider before any request reached the server (no status)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ResponseCodeError(ProtocolError):

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from check_mapi.cli import build_parser, main
 from check_mapi.errors import ConfigError
+from check_mapi.plugin.main import main, run
 from check_mapi.resolver import (
     COMBINATIONS,
     TOPOLOGIES,
@@ -30,7 +30,6 @@ from check_mapi.resolver import (
     resolve,
     topology,
 )
-from check_mapi.runner import run
 
 from .seed_tables import TABLE_2
 
@@ -54,7 +53,7 @@ PS = {"$true": True, "$false": False, "$null": None}
 
 
 def cli(*argv: str) -> tuple[int, str]:
-    code, output = run(build_parser(), list(argv))
+    code, output = run(list(argv))
     return int(code), output
 
 
@@ -279,14 +278,13 @@ def test_explain_config_needs_no_mailbox_url_or_network() -> None:
 
 
 def test_probe_refuses_mistyped_settings() -> None:
-    from check_mapi.cli import build_parser
-    from check_mapi.runner import run
+    from check_mapi.plugin.main import run
 
     base = ["-m", "p@contoso.com", "--url", "https://x/mapi/emsmdb/", "--legacy-dn", "/o=x",
             "--password", "x"]
-    code, output = run(build_parser(), [*base, "--org-mapihttp", "ture"])
+    code, output = run([*base, "--org-mapihttp", "ture"])
     assert code == 3
     assert output.startswith("MAPI UNKNOWN - --org-mapihttp")
-    code, output = run(build_parser(), [*base, "--block-external", "true"])
+    code, output = run([*base, "--block-external", "true"])
     assert (code, output) == (3, "MAPI UNKNOWN - --mailbox-mapihttp and --block-external need "
                                  "--org-mapihttp or --topology\n")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from .config import EmulatorConfig, InboxItem, Mailbox, ServerFacts, load, loads
 from .example import example_config
-from .faults import STEPS, Fault
+from .faults import Fault, fault_steps
 from .server import Emulator
 from .stats import StatsSnapshot
 
-__all__ = ["STEPS", "Emulator", "EmulatorConfig", "Fault", "InboxItem", "Mailbox",
-           "ServerFacts", "StatsSnapshot", "example_config", "load", "loads"]
+__all__ = ["Emulator", "EmulatorConfig", "Fault", "InboxItem", "Mailbox", "ServerFacts",
+           "StatsSnapshot", "example_config", "fault_steps", "load", "loads"]

@@ -5,39 +5,21 @@ Shaped like Exchange's ``/mapi`` virtual directory (mapi-http.md §6, RFC 7235 �
 authenticating the TCP connection, optional Extended Protection (RFC 5929 tls-server-end-point
 channel binding), and a Bearer challenge with Exchange's parameters (mapi-http.md §6.3).
 
-Process-global state: pyspnego's NTLM acceptor has no credential argument; it reads the file named
-by the environment variable ``NTLM_USER_FILE`` on every Authenticate message. :class:`_NtlmUserFile`
-points that variable once at a private 0600 file and swaps the file's content under a lock for each
-acceptor step, so emulators with different accounts can share a process. User names: "user",
-"DOMAIN\\user" or the smtp address; a DOMAIN other than ``AuthPolicy.domain`` is refused.
+This module is the policy: challenges, Basic (RFC 7617), Bearer (RFC 6750) and which account a
+user name means. The NTLM/Negotiate acceptor, its process-global user file and the channel
+bindings are :mod:`.ntlm`. User names: "user", "DOMAIN\\user" or the smtp address; a DOMAIN
+other than ``AuthPolicy.domain`` is refused.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
 import hmac
-import os
-import shutil
-import struct
-import tempfile
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import spnego
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-
-# Private module, stable since pyspnego 0.1: the only public way to feed the acceptor is the user
-# file, and its smbpasswd format (hashes instead of passwords) copes with ':' in passwords.
-from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
-from spnego.channel_bindings import GssChannelBindings
-from spnego.exceptions import SpnegoError
+from . import ntlm
 
 METHODS = ("negotiate", "ntlm", "basic", "bearer")
 _SCHEME_NAMES = {"negotiate": "Negotiate", "ntlm": "NTLM", "basic": "Basic", "bearer": "Bearer"}
@@ -45,13 +27,6 @@ _TOKEN_TYPES = "app_asserted_user_v1 service_asserted_app_v1"
 _BEARER_DIAGNOSTICS = (
     '2000001;reason="The token is invalid or has expired.";error_category="invalid_token"'
 )
-# pyspnego 0.12.4 parsers let these escape on malformed tokens (found by fuzzing the acceptor);
-# ValueError covers binascii.Error and UnicodeDecodeError.
-_TOKEN_ERRORS = (SpnegoError, struct.error, ValueError, KeyError, IndexError, OverflowError,
-                 StopIteration)
-_NTLM_AUTHENTICATE = b"NTLMSSP\x00\x03\x00\x00\x00"
-_NTLM_NEGOTIATE = b"NTLMSSP\x00\x01\x00\x00\x00"
-_AV_EOL, _AV_CHANNEL_BINDINGS = 0x0000, 0x000A
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,132 +68,17 @@ class AuthResult:
     handshake_completed: bool  # credentials were verified on this request (success or failure)
 
 
-def certificate_hash(der_cert: bytes) -> bytes:
-    """RFC 5929 §4.1: hash the certificate with its signature hash, SHA-256 for MD5/SHA-1.
-
-    Signatures without a separate hash (Ed25519, Ed448) or unknown to ``cryptography`` also get
-    SHA-256, which is what Windows and pyspnego-based clients do. Raises ValueError on bad DER.
-    """
-    cert = x509.load_der_x509_certificate(der_cert)
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        algorithm = None
-    if algorithm is None or isinstance(algorithm, (hashes.MD5, hashes.SHA1)):
-        algorithm = hashes.SHA256()
-    digest = hashes.Hash(algorithm)
-    digest.update(der_cert)
-    return digest.finalize()
-
-
-def tls_server_end_point(der_cert: bytes) -> bytes:
-    """The channel-binding application data for ``ConnectionAuth(channel_binding=...)``.
-
-    ``b"tls-server-end-point:" + certificate_hash(der)`` (RFC 5929 §4; [MS-NLMP] 3.1.5.1.2 hashes
-    the packed gss_channel_bindings_struct carrying it).
-    """
-    return b"tls-server-end-point:" + certificate_hash(der_cert)
-
-
-class _NtlmUserFile:
-    """The one NTLM_USER_FILE of this process; its content follows the acceptor being stepped."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._path: str | None = None
-        self._content: bytes | None = None
-
-    @contextmanager
-    def holding(self, content: bytes) -> Iterator[None]:
-        """Serialise pyspnego acceptor work: the file holds ``content`` until the block ends."""
-        with self._lock:
-            path = self._ensure_path()
-            if content != self._content:
-                self._write(path, content)
-                self._content = content
-            # Set only when it differs: setenv while other threads read the environment is risky.
-            if os.environ.get("NTLM_USER_FILE") != path:
-                os.environ["NTLM_USER_FILE"] = path
-            yield
-
-    def _ensure_path(self) -> str:
-        if self._path is None:
-            directory = tempfile.mkdtemp(prefix="check_mapi-ntlm-")  # mode 0700
-            atexit.register(shutil.rmtree, directory, ignore_errors=True)
-            self._path = os.path.join(directory, "users")
-        return self._path
-
-    @staticmethod
-    def _write(path: str, content: bytes) -> None:
-        # Replace atomically so that no reader ever sees a half-written file.
-        temp = path + ".new"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(temp, path)
-
-
-_USER_FILE = _NtlmUserFile()
-
-
-def _file_safe(text: str) -> bool:
-    """True when ``text`` fits one smbpasswd field (pyspnego splits on ':' and on lines)."""
-    return bool(text) and ":" not in text and "\\" not in text and text.splitlines() == [text]
-
-
 def _logon_name(account: Account) -> str:
     return account.username.rpartition("\\")[2]
 
 
-@lru_cache(maxsize=64)
-def _user_file_content(accounts: tuple[Account, ...], domain: str) -> bytes:
-    """smbpasswd lines for every accepted NTLM user name, without and with ``domain``.
-
-    pyspnego matches user and domain of the Authenticate message against each line, so other
-    domains are refused: the NTLM equivalent of the Basic rule in :meth:`ConnectionAuth._find`.
-    """
-    lines: list[str] = []
-    for account in accounts:
-        if account.password is None:
-            continue
-        hashes_field = f"{lmowfv1(account.password).hex()}:{ntowfv1(account.password).hex()}"
-        for name in dict.fromkeys((_logon_name(account), account.smtp)):
-            if not _file_safe(name):
-                continue
-            prefixes = [""] + ([domain + "\\"] if _file_safe(domain) else [])
-            lines += [f"{prefix}{name}:0:{hashes_field}:[U]:LCT-00000000" for prefix in prefixes]
-    return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
-def _carries_channel_binding(token: bytes) -> bool:
-    """True if the NTLM AUTHENTICATE_MESSAGE in ``token`` has a non-zero MsvAvChannelBindings.
-
-    [MS-NLMP] 2.2.1.3, 2.2.2.7, 2.2.2.1. pyspnego's acceptor accepts NTLMv1/LM responses (no
-    AV pairs) and all-zero bindings ("unknown") even with bindings set; Extended Protection in
-    Require mode refuses both. A Negotiate token is searched for the embedded NTLM message.
-    """
-    message = token[token.find(_NTLM_AUTHENTICATE):] if _NTLM_AUTHENTICATE in token else b""
-    if len(message) < 28:
-        return False
-    length, _, offset = struct.unpack_from("<HHI", message, 20)
-    response = message[offset:offset + length]
-    if length <= 24 or len(response) != length:
-        return False  # NTLMv1 or LM: no room for AV pairs
-    position = 16 + 28  # NTProofStr, then the NTLMv2_CLIENT_CHALLENGE header before AvPairs
-    while position + 4 <= len(response):
-        av_id, av_len = struct.unpack_from("<HH", response, position)
-        value = response[position + 4:position + 4 + av_len]
-        if av_id == _AV_EOL:
-            break
-        if av_id == _AV_CHANNEL_BINDINGS:
-            return len(value) == 16 and value != bytes(16)
-        position += 4 + av_len
-    return False
-
-
-def _is_initial(token: bytes) -> bool:
-    """NTLM NEGOTIATE_MESSAGE or a GSS-API InitialContextToken (RFC 2743 3.1, tag 0x60)."""
-    return token.startswith(_NTLM_NEGOTIATE) or token[:1] == b"\x60"
+def _ntlm_users(accounts: Sequence[Account]) -> tuple[tuple[str, str], ...]:
+    """(user name, password) for NTLM: each password account as "user" and as its smtp address."""
+    return tuple(
+        (name, account.password)
+        for account in accounts if account.password is not None
+        for name in dict.fromkeys((_logon_name(account), account.smtp))
+    )
 
 
 def _encode(text: str) -> bytes:
@@ -236,7 +96,7 @@ class ConnectionAuth:
     def __init__(
         self, policy: AuthPolicy, accounts: Sequence[Account], channel_binding: bytes | None
     ) -> None:
-        """``channel_binding``: :func:`tls_server_end_point` of the server certificate, or None.
+        """``channel_binding``: :func:`.ntlm.tls_server_end_point` of the server cert, or None.
 
         With ``policy.require_channel_binding`` and TLS, NTLM/Negotiate must carry matching
         bindings (Require); otherwise bindings are not checked (ExtendedProtection None). On plain
@@ -244,8 +104,9 @@ class ConnectionAuth:
         """
         self._policy = policy
         self._accounts = tuple(accounts)
+        self._ntlm_users = _ntlm_users(self._accounts)
         self._bindings = (
-            GssChannelBindings(application_data=channel_binding)
+            ntlm.channel_bindings(channel_binding)
             if channel_binding is not None and policy.require_channel_binding
             else None
         )
@@ -347,24 +208,23 @@ class ConnectionAuth:
             token = base64.b64decode(credentials, validate=True)
         except ValueError:
             token = b""
-        initial = _is_initial(token)
+        initial = ntlm.is_initial(token)
         if initial:
             self._restart(method)
         elif not token or self._context is None or self._scheme != method:
             self._context = None
             return self._refuse(method)
-        elif self._bindings is not None and not _carries_channel_binding(token):
+        elif self._bindings is not None and not ntlm.carries_channel_binding(token):
             self._context = None
             return self._refuse(method, checked=True)
-        content = _user_file_content(self._accounts, self._policy.domain)
-        with _USER_FILE.holding(content):
+        with ntlm.user_file(self._ntlm_users, self._policy.domain):
             try:
                 if initial:
-                    self._context = self._new_acceptor(method)
+                    self._context = ntlm.new_acceptor(method, self._bindings)
                 output: bytes | None = self._context.step(token)
                 complete = bool(self._context.complete)
                 principal = self._context.client_principal if complete else None
-            except _TOKEN_ERRORS:
+            except ntlm.TOKEN_ERRORS:
                 self._context = None
                 return self._refuse(method, checked=not initial)
         return self._after_step(method, output, complete, principal)
@@ -373,17 +233,6 @@ class ConnectionAuth:
         # A new handshake supersedes whatever this connection had authenticated as.
         self._context, self._scheme = None, method
         self._identity = self._identity_method = None
-
-    def _new_acceptor(self, method: str) -> Any:
-        # Force pyspnego's own implementations: no gssapi/SSPI, Negotiate wraps NTLM only.
-        options = (
-            spnego.NegotiateOptions.use_ntlm if method == "ntlm"
-            else spnego.NegotiateOptions.use_negotiate
-        )
-        return spnego.server(
-            hostname="unspecified", service="HTTP", channel_bindings=self._bindings,
-            protocol=method, options=options,
-        )
 
     def _after_step(
         self, method: str, output: bytes | None, complete: bool, principal: str | None

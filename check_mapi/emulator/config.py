@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..wire.codes import ErrorCode
-from .faults import STEPS, Fault
+from ..wire import ErrorCode
+from .faults import Fault, fault_steps
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -233,8 +233,9 @@ def _moment(t: _Table, name: str) -> datetime | None:
 
 def _fault(t: _Table) -> Fault:
     step = t.require("step", str)
-    if step not in STEPS:
-        raise ConfigError(f"{t.key('step')}: {step!r} is not one of {', '.join(STEPS)}")
+    steps = fault_steps()
+    if step not in steps:
+        raise ConfigError(f"{t.key('step')}: {step!r} is not one of {', '.join(steps)}")
     status = t.get("http_status", int)
     if status is not None and not 100 <= status <= 599:
         raise ConfigError(f"{t.key('http_status')}: {status} is not an HTTP status")

@@ -19,21 +19,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..errors import DecodeError
-from ..wire._buffer import Reader, code_page_codec
-from ..wire.bodies import (
+from ..wire import (
     EXECUTE_FLAG_NO_XOR_MAGIC,
     MAX_ROP_OUT,
     ConnectRequest,
     ConnectResponse,
     DisconnectRequest,
     DisconnectResponse,
+    ErrorCode,
     ExecuteResponse,
     FailureResponse,
+    Reader,
+    RopBuffer,
+    RopContext,
+    RopLogonRequest,
+    RopRequest,
+    code_page_codec,
+    decode_request_rop_buffer,
+    describe_response_code,
 )
-from ..wire.codes import ErrorCode, describe_response_code
-from ..wire.rop_requests import RopLogonRequest, RopRequest
-from ..wire.rop_responses import RopContext
-from ..wire.ropbuffer import RopBuffer, decode_request_rop_buffer
 from .config import EmulatorConfig, Mailbox
 from .faults import Fault, FaultBook
 from .reply import Headers, MapiStream, Reply, Request, exchange_headers, status_page

@@ -4,6 +4,9 @@ A fault applies to the requests of its step: ``autodiscover`` (the POX POST), ``
 ``logon`` (an Execute carrying RopLogon), ``inbox`` (any other Execute), ``disconnect``
 and ``ping``. ``times = N`` limits it to the first N matching requests (0: all of them),
 so that a test can make a step fail once and then succeed.
+
+The step names are those of :data:`check_mapi.metrics.METRICS` rows with ``fault`` set, read
+when a configuration is parsed, plus the emulator's own ``ping`` (no probe step sends one).
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-STEPS = ("autodiscover", "connect", "logon", "inbox", "disconnect", "ping")
+from .. import metrics
+
+
+def fault_steps() -> tuple[str, ...]:
+    """The steps a ``[[mailbox.fault]]`` may name, read from the metrics table on each call."""
+    return (*metrics.fault_steps(), "ping")
 
 
 @dataclass(frozen=True, slots=True)

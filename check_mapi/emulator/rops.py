@@ -15,39 +15,40 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, ClassVar
 
-from ..wire._buffer import Writer
-from ..wire.codes import ErrorCode, PropertyType
-from ..wire.props import PropertyRow, datetime_to_filetime, write_row
-from ..wire.rop_requests import (
+from ..wire import (
     LOGON_FLAG_PRIVATE,
-    RopGetContentsTableRequest,
-    RopGetHierarchyTableRequest,
-    RopGetRulesTableRequest,
-    RopLogonRequest,
-    RopOpenFolderRequest,
-    RopOpenMessageRequest,
-    RopQueryRowsRequest,
-    RopReleaseRequest,
-    RopRequest,
-    RopSetColumnsRequest,
-    RopSortTableRequest,
-)
-from ..wire.rop_responses import (
+    ErrorCode,
     LogonTime,
+    PropertyRow,
+    PropertyType,
+    RopBuffer,
     RopBufferTooSmallResponse,
     RopContext,
     RopErrorResponse,
+    RopGetContentsTableRequest,
     RopGetContentsTableResponse,
+    RopGetHierarchyTableRequest,
+    RopGetRulesTableRequest,
     RopGetRulesTableResponse,
     RopLogonRedirectResponse,
+    RopLogonRequest,
     RopLogonResponse,
+    RopOpenFolderRequest,
     RopOpenFolderResponse,
+    RopOpenMessageRequest,
+    RopQueryRowsRequest,
     RopQueryRowsResponse,
+    RopReleaseRequest,
+    RopRequest,
     RopResponse,
+    RopSetColumnsRequest,
     RopSetColumnsResponse,
+    RopSortTableRequest,
     RopSortTableResponse,
+    Writer,
+    datetime_to_filetime,
+    write_row,
 )
-from ..wire.ropbuffer import RopBuffer
 from .objects import (
     NO_HANDLE,
     FolderObject,

@@ -22,8 +22,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import config as config_module
 from .app import App, route
-from .auth import AuthResult, ConnectionAuth, tls_server_end_point
+from .auth import AuthResult, ConnectionAuth
 from .config import EmulatorConfig
+from .ntlm import tls_server_end_point
 from .reply import Reply, Request, http_date
 from .stats import StatsSnapshot
 

@@ -12,14 +12,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..wire._buffer import code_page_codec
-from ..wire.codes import ErrorCode, PropertyType
-from ..wire.props import (
+from ..wire import (
     Cell,
+    ErrorCode,
     PropertyError,
     PropertyRow,
+    PropertyType,
     PropertyValue,
     Value,
+    code_page_codec,
     datetime_to_filetime,
 )
 from .config import InboxItem, Mailbox

@@ -2,15 +2,20 @@
 
 Imports only the standard library and :mod:`check_mapi.errors` (a test enforces it).
 Decoding raises only :class:`~check_mapi.errors.DecodeError`.
+
+The names in ``__all__`` are the public surface, the server side included (Reader/Writer,
+request decoding, row writing): :mod:`check_mapi.emulator` imports nothing else.
 """
 
 from __future__ import annotations
 
 from ..errors import DecodeError
+from ._buffer import Reader, Writer, code_page_codec
 from .bodies import (
     EXECUTE_FLAG_CHAIN,
     EXECUTE_FLAG_NO_COMPRESSION,
     EXECUTE_FLAG_NO_XOR_MAGIC,
+    MAX_ROP_OUT,
     ConnectRequest,
     ConnectResponse,
     DisconnectRequest,
@@ -30,12 +35,15 @@ from .codes import (
     describe_rop,
 )
 from .props import (
+    Cell,
     PropertyError,
     PropertyMissing,
     PropertyRow,
     PropertyValue,
+    Value,
     datetime_to_filetime,
     filetime_to_datetime,
+    write_row,
 )
 from .rop_requests import (
     LOGON_FLAG_PRIVATE,
@@ -44,8 +52,11 @@ from .rop_requests import (
     SORT_DESCENDING,
     TABLE_FLAG_USE_UNICODE,
     RopGetContentsTableRequest,
+    RopGetHierarchyTableRequest,
+    RopGetRulesTableRequest,
     RopLogonRequest,
     RopOpenFolderRequest,
+    RopOpenMessageRequest,
     RopQueryRowsRequest,
     RopReleaseRequest,
     RopRequest,
@@ -61,6 +72,7 @@ from .rop_responses import (
     RopContext,
     RopErrorResponse,
     RopGetContentsTableResponse,
+    RopGetRulesTableResponse,
     RopLogonRedirectResponse,
     RopLogonResponse,
     RopOpenFolderResponse,
@@ -69,7 +81,7 @@ from .rop_responses import (
     RopSetColumnsResponse,
     RopSortTableResponse,
 )
-from .ropbuffer import RopBuffer
+from .ropbuffer import RopBuffer, decode_request_rop_buffer
 from .stream import (
     HeadersEvent,
     MetaTag,
@@ -81,19 +93,21 @@ from .stream import (
 
 __all__ = [
     "EXECUTE_FLAG_CHAIN", "EXECUTE_FLAG_NO_COMPRESSION", "EXECUTE_FLAG_NO_XOR_MAGIC", "INBOX",
-    "LOGON_FLAG_PRIVATE", "OPEN_FLAG_USE_PER_MDB_REPLID_MAPPING", "SORT_ASCENDING",
-    "SORT_DESCENDING", "TABLE_FLAG_USE_UNICODE", "ConnectRequest", "ConnectResponse",
-    "DecodeError", "DisconnectRequest", "DisconnectResponse", "ErrorCode", "ExecuteRequest",
-    "ExecuteResponse", "FailureResponse", "HeadersEvent", "LogonTime", "MetaTag",
-    "MetaTagEvent", "PropertyError", "PropertyMissing", "PropertyRow", "PropertyType",
-    "PropertyValue", "ResponseCode", "ResponseStream", "ResponseStreamParser",
-    "RopBackoffResponse", "RopBuffer", "RopBufferTooSmallResponse", "RopContext",
-    "RopErrorResponse", "RopGetContentsTableRequest", "RopGetContentsTableResponse", "RopId",
-    "RopLogonRedirectResponse", "RopLogonRequest", "RopLogonResponse", "RopOpenFolderRequest",
-    "RopOpenFolderResponse", "RopQueryRowsRequest", "RopQueryRowsResponse",
+    "LOGON_FLAG_PRIVATE", "MAX_ROP_OUT", "OPEN_FLAG_USE_PER_MDB_REPLID_MAPPING",
+    "SORT_ASCENDING", "SORT_DESCENDING", "TABLE_FLAG_USE_UNICODE", "Cell", "ConnectRequest",
+    "ConnectResponse", "DecodeError", "DisconnectRequest", "DisconnectResponse", "ErrorCode",
+    "ExecuteRequest", "ExecuteResponse", "FailureResponse", "HeadersEvent", "LogonTime",
+    "MetaTag", "MetaTagEvent", "PropertyError", "PropertyMissing", "PropertyRow",
+    "PropertyType", "PropertyValue", "Reader", "ResponseCode", "ResponseStream",
+    "ResponseStreamParser", "RopBackoffResponse", "RopBuffer", "RopBufferTooSmallResponse",
+    "RopContext", "RopErrorResponse", "RopGetContentsTableRequest",
+    "RopGetContentsTableResponse", "RopGetHierarchyTableRequest", "RopGetRulesTableRequest",
+    "RopGetRulesTableResponse", "RopId", "RopLogonRedirectResponse", "RopLogonRequest",
+    "RopLogonResponse", "RopOpenFolderRequest", "RopOpenFolderResponse",
+    "RopOpenMessageRequest", "RopQueryRowsRequest", "RopQueryRowsResponse",
     "RopReleaseRequest", "RopRequest", "RopResponse", "RopSetColumnsRequest",
     "RopSetColumnsResponse", "RopSortTableRequest", "RopSortTableResponse", "SortOrder",
-    "datetime_to_filetime", "describe_error", "describe_property_tag",
-    "describe_response_code", "describe_rop", "filetime_to_datetime",
-    "parse_response_stream",
+    "Value", "Writer", "code_page_codec", "datetime_to_filetime", "decode_request_rop_buffer",
+    "describe_error", "describe_property_tag", "describe_response_code", "describe_rop",
+    "filetime_to_datetime", "parse_response_stream", "write_row",
 ]

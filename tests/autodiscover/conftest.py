@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,15 +14,18 @@ from pathlib import Path
 from socketserver import TCPServer
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 
-from check_mapi.autodiscover import Attempt, Discoverer
-from check_mapi.autodiscover_xml import AutodiscoverError
-from check_mapi.cli import build_parser
+from check_mapi.autodiscover.discovery import Discoverer
+from check_mapi.autodiscover.pox import AutodiscoverError
+from check_mapi.autodiscover.record import Attempt
+from check_mapi.deadline import Deadline
 from check_mapi.emulator import Emulator, loads
-from check_mapi.runner import run
-from check_mapi.transport import Transport, TransportConfig
+from check_mapi.plugin.main import run
+from check_mapi.settings import ConnectionSettings
+from check_mapi.transport.client import Transport
 
 from ..plugin_output import Outcome
 
@@ -48,7 +50,7 @@ def config(*mailboxes: str, org: bool = True, server: str = "") -> str:
 
 
 def cli(*argv: str) -> Outcome:
-    code, output = run(build_parser(), ["--password", PASSWORD, *argv])
+    code, output = run(["--password", PASSWORD, *argv])
     return Outcome(int(code), output)
 
 
@@ -91,15 +93,12 @@ def start() -> Iterator[Callable[..., Emulator]]:
 
 
 def transport(tls: Tls | None = None) -> Transport:
-    import httpx
-
     verify: ssl.SSLContext | bool = tls.context() if tls else True
-    return Transport(TransportConfig(verify=verify), httpx.BasicAuth("probe@contoso.com",
-                                                                        PASSWORD))
+    return Transport(ConnectionSettings(), verify)
 
 
-def deadline(seconds: float = TIMEOUT) -> float:
-    return time.monotonic() + seconds
+def deadline(seconds: float = TIMEOUT) -> Deadline:
+    return Deadline.after(seconds)
 
 
 SMTP = "probe@contoso.com"
@@ -115,7 +114,8 @@ def closed_port_url() -> str:
 def discover(address: str = SMTP, pinned: str | None = None, tls: Tls | None = None,
              seconds: float = 10.0, **hooks: object) -> tuple[Discoverer, object]:
     with transport(tls) as http:
-        discoverer = Discoverer(http, deadline(seconds), **hooks)  # type: ignore[arg-type]
+        auth = httpx.BasicAuth("probe@contoso.com", PASSWORD)
+        discoverer = Discoverer(http, deadline(seconds), auth, **hooks)  # type: ignore[arg-type]
         try:
             return discoverer, discoverer.discover(address, pinned)
         except AutodiscoverError as err:

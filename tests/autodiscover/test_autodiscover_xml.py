@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from check_mapi.autodiscover_xml import (
+from check_mapi.autodiscover.pox import (
     AutodiscoverError,
     MapiHttpUrls,
     Offer,

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from check_mapi.autodiscover_cache import (
+from check_mapi.autodiscover.cache import (
     CacheEntry,
     cache_path,
-    default_state_dir,
     drop,
     load,
     save,
 )
-from check_mapi.autodiscover_xml import MapiHttpUrls, PoxAnswer
+from check_mapi.autodiscover.pox import MapiHttpUrls, PoxAnswer
+from check_mapi.settings import default_state_dir
 
 ENTRY = CacheEntry("https://autodiscover.contoso.com/autodiscover/autodiscover.xml",
                    "probe@contoso.com", PoxAnswer(

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import dns.exception
 import dns.name
 import dns.resolver
+import httpx
 import pytest
 
-from check_mapi.autodiscover import (
+from check_mapi.autodiscover.discovery import (
     MAX_HOPS,
-    Attempt,
     Candidate,
     Discoverer,
     candidate_urls,
@@ -25,11 +25,13 @@ from check_mapi.autodiscover import (
     related,
     srv_url,
 )
+from check_mapi.autodiscover.record import Attempt
 from check_mapi.emulator import Emulator
 from check_mapi.emulator.autodiscover import RESPONSE_NS, error_document
 from check_mapi.errors import TransportTimeoutError
 
 from .conftest import (
+    PASSWORD,
     Reply,
     Scripted,
     Tls,
@@ -359,4 +361,5 @@ def test_whole_budget_spent_is_a_timeout(start: Start) -> None:
     emulator = start(config(mailbox_toml(SMTP) + '[[mailbox.fault]]\nstep = "autodiscover"\n'
                                                  "latency_ms = 3000\n"))
     with transport() as http, pytest.raises(TransportTimeoutError):
-        Discoverer(http, deadline(0.5)).discover(SMTP, emulator.autodiscover_url)
+        auth = httpx.BasicAuth(SMTP, PASSWORD)
+        Discoverer(http, deadline(0.5), auth).discover(SMTP, emulator.autodiscover_url)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from check_mapi import autodiscover
-from check_mapi.autodiscover import Candidate
+from check_mapi.autodiscover import discovery as autodiscover
+from check_mapi.autodiscover.discovery import Candidate
 from check_mapi.emulator import Emulator
 
 from ..plugin_output import Outcome

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from check_mapi.autodiscover import Attempt
+from check_mapi.autodiscover.record import Attempt
 from check_mapi.emulator import Emulator
 
 from .conftest import SMTP, Reply, Scripted, Tls, config, discover, failure, mailbox_toml

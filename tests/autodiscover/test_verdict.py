@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from check_mapi.autodiscover_verdict import PENDING_NOTE, Endpoint, choose_endpoint, judge
-from check_mapi.autodiscover_xml import MapiHttpUrls, PoxAnswer
+from check_mapi.autodiscover.pox import MapiHttpUrls, PoxAnswer
+from check_mapi.autodiscover.verdict import PENDING_NOTE, Endpoint, choose_endpoint, judge
 from check_mapi.errors import ServiceState
 from check_mapi.resolver import resolve
 

@@ -25,15 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spnego.channel_bindings import GssChannelBindings
 
-from check_mapi.emulator.auth import (
-    Account,
-    AuthPolicy,
-    AuthResult,
-    ConnectionAuth,
-    _carries_channel_binding,
-    certificate_hash,
-    tls_server_end_point,
-)
+from check_mapi.emulator.auth import Account, AuthPolicy, AuthResult, ConnectionAuth
+from check_mapi.emulator.ntlm import carries_channel_binding, certificate_hash, tls_server_end_point
 
 PASSWORD = "Pa:ss w0rd!é"
 ALICE = Account("alice@contoso.com", "alice", PASSWORD, ("tok-alice",))
@@ -268,10 +261,10 @@ def test_all_zero_channel_binding_is_not_a_binding():
     token = client.step(base64.b64decode(first.headers[0][1][5:]))
     digest = hashlib.md5(GssChannelBindings(application_data=CBT).pack()).digest()
     assert token.count(digest) == 1
-    assert _carries_channel_binding(token) is True
-    assert _carries_channel_binding(token.replace(digest, bytes(16))) is False
-    assert _carries_channel_binding(token[:60]) is False
-    assert _carries_channel_binding(b"garbage") is False
+    assert carries_channel_binding(token) is True
+    assert carries_channel_binding(token.replace(digest, bytes(16))) is False
+    assert carries_channel_binding(token[:60]) is False
+    assert carries_channel_binding(b"garbage") is False
 
 
 @pytest.mark.parametrize("username", ["eve:x", "eve\nalice:0:00:00:[U]:LCT-0", "eve\u2028alice"])

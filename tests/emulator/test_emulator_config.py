@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from check_mapi.emulator import example_config, load, loads
+from check_mapi import metrics
+from check_mapi.emulator import example_config, fault_steps, load, loads
 from check_mapi.errors import ConfigError
+from check_mapi.metrics import Metric
 
 MINIMAL = '[[mailbox]]\nsmtp = "a@contoso.test"\n'
 
@@ -108,6 +110,29 @@ def test_errors_are_one_line_and_name_the_key(text: str, message: str) -> None:
         loads(text)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+def test_fault_steps_are_read_from_the_metrics_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    token_fault = MINIMAL + "[[mailbox.fault]]\nstep = 'token'\n"
+    assert fault_steps() == ("autodiscover", "connect", "logon", "inbox", "disconnect", "ping")
+    with pytest.raises(ConfigError, match=r"'token' is not one of .*disconnect, ping$"):
+        loads(token_fault)
+    token = Metric("token", "token_time", "s", True, True, ("--token-warning",),
+                   ("--token-critical",), True, 0, None, "token")
+    monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, token))
+    assert fault_steps() == ("autodiscover", "connect", "logon", "inbox", "disconnect", "token",
+                             "ping")
+    assert [f.step for f in loads(token_fault).mailboxes[0].faults] == ["token"]
+    with pytest.raises(ConfigError) as caught:
+        loads(MINIMAL + "[[mailbox.fault]]\nstep = 'login'\n")
+    assert str(caught.value) == ("mailbox[0].fault[0].step: 'login' is not one of autodiscover, "
+                                 "connect, logon, inbox, disconnect, token, ping")
+    # A row without fault=True (total, inbox_items) is no fault step; ping always is.
+    for step in ("total", "inbox_items"):
+        with pytest.raises(ConfigError, match=f"{step!r} is not one of"):
+            loads(MINIMAL + f"[[mailbox.fault]]\nstep = '{step}'\n")
+    ping = loads(MINIMAL + "[[mailbox.fault]]\nstep = 'ping'\n")
+    assert ping.mailboxes[0].faults[0].step == "ping"
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import trustme
 from spnego.channel_bindings import GssChannelBindings
 
 from check_mapi.emulator import Emulator
-from check_mapi.emulator.auth import tls_server_end_point
+from check_mapi.emulator.ntlm import tls_server_end_point
 from check_mapi.wire import ConnectRequest, RopQueryRowsResponse
 
 from .emu_helpers import (

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from check_mapi.cli import build_parser
 from check_mapi.emulator import Emulator, loads
-from check_mapi.runner import run
+from check_mapi.plugin.main import run
 
 from ..plugin_output import Outcome
 
@@ -85,7 +84,7 @@ def probe(emulator: Emulator, *extra: str, env: dict[str, str] | None = None,
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
     argv = ["-m", SMTP, "--url", mapi_url(emulator), "--legacy-dn", LEGACY_DN, *extra]
-    code, output = run(build_parser(), argv)
+    code, output = run(argv)
     return Outcome(int(code), output)
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from check_mapi import __version__
-from check_mapi.cli import build_parser, main
+from check_mapi.cli.parser import build_parser
 from check_mapi.emulator import Emulator
-from check_mapi.runner import run
+from check_mapi.plugin.main import main, run
 
 from .conftest import LEGACY_DN, OK_LINE, PASSWORD, SMTP, TOKEN, mapi_url
 
 
 def cli(*argv: str) -> tuple[int, str]:
-    code, output = run(build_parser(), list(argv))
+    code, output = run(list(argv))
     return int(code), output
 
 
@@ -119,7 +119,7 @@ def test_extra_opts(tmp_path: Path, emulator: Emulator) -> None:
 
 
 def test_extra_opts_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("check_mapi.config.EXTRA_OPTS_FILES", ())
+    monkeypatch.setattr("check_mapi.cli.extra_opts.EXTRA_OPTS_FILES", ())
     assert cli("--extra-opts") == (3, (
         "MAPI UNKNOWN - --extra-opts: no plugins.ini found; give [section]@file\n"))
     ini = write(tmp_path / "p.ini", "[check_mapi]\nrows = 0\n", 0o644)
@@ -172,7 +172,7 @@ def test_internal_errors_are_unknown_without_class_names(
     def boom(*args: object) -> None:
         raise ValueError("boom")
 
-    monkeypatch.setattr("check_mapi.runner.run_probe", boom)
+    monkeypatch.setattr("check_mapi.plugin.runner.run_probe", boom)
     code, output = cli(*base(), "--password", "x")
     assert (code, output) == (3, "MAPI UNKNOWN - internal error: boom\n")
     code, output = cli(*base(), "--password", "x", "-v")

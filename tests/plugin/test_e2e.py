@@ -178,9 +178,8 @@ def test_connection_refused(monkeypatch: pytest.MonkeyPatch, emulator: Emulator)
     url = mapi_url(emulator)
     emulator.stop()
     monkeypatch.setenv("CHECK_MAPI_PASSWORD", PASSWORD)
-    from check_mapi.cli import build_parser
-    from check_mapi.runner import run
-    code, output = run(build_parser(), ["-m", SMTP, "--url", url, "--legacy-dn", LEGACY_DN])
+    from check_mapi.plugin.main import run
+    code, output = run(["-m", SMTP, "--url", url, "--legacy-dn", LEGACY_DN])
     assert code == 2
     assert output.startswith(f"MAPI CRITICAL - {SMTP}: connect failed: cannot connect to "
                              "127.0.0.1: ")

@@ -10,9 +10,8 @@ import pytest
 import respx
 import trustme
 
-from check_mapi.cli import build_parser
 from check_mapi.emulator import Emulator
-from check_mapi.runner import run
+from check_mapi.plugin.main import run
 from check_mapi.wire import ConnectResponse
 
 from .conftest import LEGACY_DN, OK_LINE, PASSWORD, SMTP, mapi_url
@@ -21,7 +20,7 @@ URL = "https://mail.contoso.com/mapi/emsmdb/?MailboxId=x@contoso.com"
 
 
 def cli(*argv: str) -> tuple[int, str]:
-    code, output = run(build_parser(), ["-m", SMTP, "--legacy-dn", LEGACY_DN, "--password",
+    code, output = run(["-m", SMTP, "--legacy-dn", LEGACY_DN, "--password",
                                         PASSWORD, *argv])
     return int(code), output
 
@@ -80,8 +79,8 @@ def answer(request: httpx.Request) -> httpx.Response:
      "connect failed: proxy failed to connect to mail.contoso.com: 407 Proxy Authentication "
      "Required"),
     (httpx.UnsupportedProtocol("Request URL has an unsupported protocol"),
-     "connect failed: HTTP error talking to mail.contoso.com: Request URL has an unsupported "
-     "protocol"),
+     "connect failed: invalid URL 'https://mail.contoso.com/mapi/emsmdb/?MailboxId=x@contoso.com'"
+     ": Request URL has an unsupported protocol"),
 ])
 def test_transport_edge_cases(response: httpx.Response | Exception, reason: str) -> None:
     with respx.mock(assert_all_called=True) as mock:

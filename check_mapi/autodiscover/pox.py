@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 from xml.sax.saxutils import escape
 
-from .errors import ProtocolError
-from .resolver import Protocol, Reach
+from ..errors import ProtocolError
+from ..resolver import Protocol, Reach
 
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 RESPONSE_SCHEMA = ("http://schemas.microsoft.com/exchange/autodiscover/outlook/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PASSWORD_ENV = "CHECK_MAPI_PASSWORD"
 TOKEN_ENV = "CHECK_MAPI_TOKEN"

@@ -8,14 +8,16 @@ a cookie value; message subjects only when asked for.
 
 from __future__ import annotations
 
-from .probe import STEPS, AutodiscoverRecord, InboxItem, ProbeResult
-from .session import CallTrace
+from .. import metrics
+from ..autodiscover.record import AutodiscoverRecord
+from ..probe.result import CallTrace, InboxItem, ProbeResult
 
 
 def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
     lines = [_mailbox_line(result)]
     lines += _autodiscover_lines(result)
-    lines += [_step_line(result, step) for step in STEPS]
+    lines += [_step_line(result, m.name) for m in metrics.steps()
+              if m.name != "autodiscover" and (not m.optional or m.name in result.timings)]
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
     lines += _facts(result)
@@ -33,20 +35,19 @@ def _mailbox_line(result: ProbeResult) -> str:
         extra = f", vantage {verdict.endpoint.side}: {verdict.endpoint.kind}"
     elif verdict is not None:
         extra = f", vantage {verdict.endpoint.side}"
-    return (f"mailbox {result.settings.mailbox}{where} (auth {result.settings.auth_method}"
-            f"{extra})")
+    return f"mailbox {result.mailbox.address}{where} (auth {result.auth_method}{extra})"
 
 
 def _autodiscover_lines(result: ProbeResult) -> list[str]:
     """The autodiscover step, each request it made, and expected vs observed."""
     record = result.autodiscover
     if record is None:
-        if result.settings.resolution is not None:
+        if result.mailbox.resolution is not None:
             return ["configuration not compared: --url and --legacy-dn skip Autodiscover"]
         return []
     lines = [_autodiscover_line(result, record)]
     lines += [f"  {a.method} {a.url}: {a.answer}" for a in record.attempts]
-    if record.address and record.address.lower() != result.settings.mailbox.lower():
+    if record.address and record.address.lower() != result.mailbox.address.lower():
         lines.append(f"  settings are those of {record.address}")
     lines += [f"autodiscover cache: {note}" for note in record.cache_notes]
     if result.verdict is not None:

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .autodiscover_xml import MapiHttpUrls, Offer, PoxAnswer
-from .errors import ServiceState
-from .resolver import Protocol, Resolution, expected_from
+from ..errors import ServiceState
+from ..resolver import Protocol, Resolution, expected_from
+from .pox import MapiHttpUrls, Offer, PoxAnswer
 
-EXPECT_PROTOCOLS = ("mapihttp", "outlook-anywhere", "any")
 PENDING_NOTE = ("(Outlook clients pick up a changed setting only after a restart; a recent "
                 "change may still be pending)")
 

@@ -14,8 +14,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 
-from .emulator import Emulator
-from .errors import ConfigError
+from ..emulator import Emulator
+from ..errors import ConfigError
 
 DEMO_MAILBOX = "probe@contoso.com"
 

@@ -1,8 +1,9 @@
-"""Command line of the ``check_mapi`` plugin: declarations only; ``config`` resolves them.
+"""Command line of the ``check_mapi`` plugin: declarations only; ``options`` resolves them.
 
 Monitoring Plugins conventions: exit 3 (UNKNOWN) for bad arguments, ``--help`` and
 ``--version`` (argparse would exit 2, which a monitoring core reads as CRITICAL); nothing
-on stderr; ``--extra-opts`` reads options from an INI section.
+on stderr; ``--extra-opts`` reads options from an INI section. The threshold options are
+derived from ``check_mapi.metrics``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import argparse
 import sys
 from typing import NoReturn
 
-from . import __version__
-from .autodiscover_verdict import EXPECT_PROTOCOLS
-from .errors import ServiceState
-from .resolver import TOPOLOGIES
+from .. import __version__, metrics
+from ..errors import ConfigError
+from ..resolver import TOPOLOGIES
+from ..settings import AUTH_METHODS, DEFAULT_CLIENT_APPLICATION, EXPECT_PROTOCOLS
 from .secrets import PASSWORD_ENV, TOKEN_ENV
-from .session import DEFAULT_CLIENT_APPLICATION
 
 EPILOG = f"""\
 Secrets: the password comes from --password-file, ${PASSWORD_ENV}, an --extra-opts section
@@ -29,16 +29,21 @@ times. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
 
+class Finished(Exception):  # noqa: N818 - not an error: --help or --version was printed
+    """``--help`` or ``--version`` has been written to stdout; the plugin exits 3."""
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with plugin exit codes: errors and help/version exit 3, all on stdout."""
+    """argparse for a plugin: a bad argument is a ConfigError (an UNKNOWN evaluation, which
+    the renderer writes), help and version go to stdout, and nothing exits from here."""
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             sys.stdout.write(message)
-        sys.exit(ServiceState.UNKNOWN)
+        raise Finished
 
     def error(self, message: str) -> NoReturn:
-        self.exit(ServiceState.UNKNOWN, f"MAPI UNKNOWN - {message}\n")
+        raise ConfigError(message)
 
     def print_help(self, file: object = None) -> None:
         sys.stdout.write(self.format_help())
@@ -77,7 +82,7 @@ def build_parser() -> Parser:
     target.add_argument("--rows", type=int, default=5, metavar="N",
                         help="newest Inbox items to read (default 5)")
     auth = p.add_argument_group("authentication")
-    auth.add_argument("--auth", choices=("basic", "bearer"),
+    auth.add_argument("--auth", choices=AUTH_METHODS,
                       help="default: bearer when a token is given, else basic")
     auth.add_argument("-u", "--username", help="logon name (default: the mailbox address)")
     auth.add_argument("--password-file", metavar="FILE")
@@ -89,17 +94,12 @@ def build_parser() -> Parser:
     tls.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     tls.add_argument("--proxy", metavar="URL", help="HTTP(S) proxy")
     tls.add_argument("-t", "--timeout", type=float, default=30.0, metavar="SECONDS",
-                     help="budget for the whole probe (default 30)")
+                     help="the plugin ends within this many seconds, start-up included "
+                          "(default 30); a slice is kept for Disconnect")
     tls.add_argument("--timeout-state", default="critical",
                      choices=("ok", "warning", "critical", "unknown"),
                      help="state when a step times out (default critical)")
-    limits = p.add_argument_group("thresholds")
-    limits.add_argument("-w", "--warning", metavar="RANGE", help="connect_time warning range")
-    limits.add_argument("-c", "--critical", metavar="RANGE", help="connect_time critical range")
-    limits.add_argument("--total-warning", metavar="RANGE", help="total_time warning range")
-    limits.add_argument("--total-critical", metavar="RANGE", help="total_time critical range")
-    limits.add_argument("--items-warning", metavar="RANGE", help="inbox_items warning range")
-    limits.add_argument("--items-critical", metavar="RANGE", help="inbox_items critical range")
+    _add_threshold_options(p)
     out = p.add_argument_group("output")
     out.add_argument("-v", "--verbose", action="count", default=0,
                      help="step trace (-v), request summaries (-vvv)")
@@ -107,6 +107,22 @@ def build_parser() -> Parser:
                      help="list the newest items' subjects and senders (private data)")
     _add_mapihttp_options(p)
     return p
+
+
+def threshold_dest(metric: metrics.Metric, level: str) -> str:
+    """The argparse destination of a metric's warning or critical range."""
+    return f"{metric.name}_{level}"
+
+
+def _add_threshold_options(p: Parser) -> None:
+    """One warning and one critical range option per row of ``metrics.METRICS`` that has
+    them (``-w/-c`` are connect_time's, as in most plugins)."""
+    limits = p.add_argument_group("thresholds (Monitoring Plugins ranges; seconds for times)")
+    for metric in metrics.with_thresholds():
+        for level, flags in (("warning", metric.warning), ("critical", metric.critical)):
+            if flags:
+                limits.add_argument(*flags, dest=threshold_dest(metric, level),
+                                    metavar="RANGE", help=f"{metric.label} {level} range")
 
 
 def _add_mapihttp_options(p: Parser) -> None:
@@ -135,12 +151,3 @@ def _add_mapihttp_options(p: Parser) -> None:
                       choices=("ok", "warning", "critical", "unknown"),
                       help="state when Autodiscover's answer differs from the settings "
                            "(default warning)")
-
-
-def main(argv: list[str] | None = None) -> NoReturn:
-    from .runner import run  # keeps `--help` fast and the import graph one-way
-
-    code, output = run(build_parser(), sys.argv[1:] if argv is None else argv)
-    sys.stdout.write(output)
-    sys.stdout.flush()
-    sys.exit(code)

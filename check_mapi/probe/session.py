@@ -12,15 +12,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import (
+from ..deadline import Deadline
+from ..errors import (
     AuthError,
     HttpStatusError,
     MapiCallError,
     ProtocolError,
     ResponseCodeError,
 )
-from .transport import HttpExchange, Transport
-from .wire import (
+from ..settings import DEFAULT_CLIENT_APPLICATION
+from ..transport.client import Auth, HttpExchange, Transport
+from ..wire import (
     EXECUTE_FLAG_NO_COMPRESSION,
     EXECUTE_FLAG_NO_XOR_MAGIC,
     ConnectRequest,
@@ -36,27 +38,12 @@ from .wire import (
     describe_error,
     describe_response_code,
 )
+from .result import CallTrace
 
 CONTENT_TYPE = "application/mapi-http"
-DEFAULT_CLIENT_APPLICATION = "Outlook/16.0.18129.20116"
 MAX_ROP_OUT = 0x10008  # [MS-OXCRPC] 4.2 uses 0x18008; 64 KiB + headers is plenty for k rows
 SERVER_FACT_HEADERS = ("X-ServerApplication", "X-BackEndServer", "X-CalculatedBETarget",
                        "X-FEServer", "X-DiagInfo", "request-id")
-
-
-@dataclass(frozen=True, slots=True)
-class CallTrace:
-    """One MAPI/HTTP request, for the step trace in the long output."""
-
-    request_type: str
-    request_id: str
-    status: int
-    response_code: int | None
-    elapsed: float
-    processing_after: float | None
-    pending_count: int
-    server_elapsed_ms: int | None
-    server_facts: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +57,12 @@ class Connected:
 class MapiSession:
     """Connect, Execute, Disconnect against one emsmdb URL; ``traces`` records each call."""
 
-    def __init__(self, transport: Transport, url: str, deadline: float,
+    def __init__(self, transport: Transport, url: str, auth: Auth | None,
                  client_application: str = DEFAULT_CLIENT_APPLICATION,
                  user_identity: str | None = None) -> None:
         self._transport = transport
         self._url = url
-        self._deadline = deadline
+        self._auth = auth
         self._client_application = client_application
         self._user_identity = user_identity
         self.request_guid = f"{{{str(uuid.uuid4()).upper()}}}"
@@ -84,12 +71,8 @@ class MapiSession:
         self._cookies: dict[str, str] = {}
         self.traces: list[CallTrace] = []
 
-    @property
-    def cookie_names(self) -> tuple[str, ...]:
-        return tuple(self._cookies)
-
-    def connect(self, user_dn: str) -> Connected:
-        body = self._call("Connect", ConnectRequest(user_dn=user_dn).encode())
+    def connect(self, user_dn: str, deadline: Deadline) -> Connected:
+        body = self._call("Connect", ConnectRequest(user_dn=user_dn).encode(), deadline)
         response = ConnectResponse.decode(body)
         _raise_failure("Connect", response)
         assert isinstance(response, ConnectResponse)
@@ -99,11 +82,11 @@ class MapiSession:
         return Connected(response.display_name, response.dn_prefix)
 
     def execute(self, rops: Sequence[RopRequest], handles: Sequence[int],
-                ctx: RopContext) -> ExecuteResponse:
+                ctx: RopContext, deadline: Deadline) -> ExecuteResponse:
         request = ExecuteRequest((RopBuffer(tuple(rops), tuple(handles)),),
                                  flags=EXECUTE_FLAG_NO_COMPRESSION | EXECUTE_FLAG_NO_XOR_MAGIC,
                                  max_rop_out=MAX_ROP_OUT)
-        response = ExecuteResponse.decode(self._call("Execute", request.encode()), ctx)
+        response = ExecuteResponse.decode(self._call("Execute", request.encode(), deadline), ctx)
         _raise_failure("Execute", response)
         assert isinstance(response, ExecuteResponse)
         if response.error_code:
@@ -111,8 +94,9 @@ class MapiSession:
                                 response.error_code)
         return response
 
-    def disconnect(self) -> None:
-        response = DisconnectResponse.decode(self._call("Disconnect", DisconnectRequest().encode()))
+    def disconnect(self, deadline: Deadline) -> None:
+        response = DisconnectResponse.decode(
+            self._call("Disconnect", DisconnectRequest().encode(), deadline))
         _raise_failure("Disconnect", response)
         assert isinstance(response, DisconnectResponse)
         if response.error_code:
@@ -133,10 +117,10 @@ class MapiSession:
             headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in self._cookies.items())))
         return headers
 
-    def _call(self, request_type: str, body: bytes) -> bytes:
+    def _call(self, request_type: str, body: bytes, deadline: Deadline) -> bytes:
         headers = self._headers(request_type)
         request_id = headers[3][1]
-        exchange = self._transport.post(self._url, headers, body, self._deadline)
+        exchange = self._transport.post(self._url, headers, body, deadline, self._auth)
         self._keep_cookies(exchange)
         stream = exchange.stream
         self.traces.append(CallTrace(

@@ -16,12 +16,14 @@ that answers anything else (no connection, HTTP error, not Autodiscover) is note
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
-from .autodiscover_xml import (
+from ..deadline import Deadline
+from ..errors import TransportError, TransportTimeoutError
+from ..transport.client import Auth, HttpReply, Transport
+from .pox import (
     MAX_RESPONSE,
     AutodiscoverError,
     PoxAnswer,
@@ -30,8 +32,7 @@ from .autodiscover_xml import (
     pox_headers,
     pox_request,
 )
-from .errors import TransportError, TransportTimeoutError
-from .transport import HttpReply, Transport
+from .record import Attempt
 
 MAX_HOPS = 10  # Outlook's limit is about 10 (mapi-http.md 5.5)
 POX_PATH = "/autodiscover/autodiscover.xml"
@@ -98,15 +99,6 @@ def related(host: str, domains: set[str]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
-    """One request of the discovery and what it answered, for the long output."""
-
-    method: str
-    url: str
-    answer: str
-
-
-@dataclass(frozen=True, slots=True)
 class Discovery:
     """The settings answer: where it came from, for which address, after which steps."""
 
@@ -122,11 +114,12 @@ class Discoverer:
     Raises AutodiscoverError (or TransportTimeoutError when the whole budget ran out).
     """
 
-    def __init__(self, transport: Transport, deadline: float,
+    def __init__(self, transport: Transport, deadline: Deadline, auth: Auth | None,
                  srv_lookup: SrvLookup | None = None,
                  candidates: Callable[[str], list[Candidate]] | None = None) -> None:
         self._transport = transport
         self._deadline = deadline
+        self._auth = auth
         self._srv_lookup = srv_lookup or dns_srv_lookup
         self._candidates = candidates or candidate_urls
         self.attempts: list[Attempt] = []
@@ -214,7 +207,7 @@ class Discoverer:
 
     # -- requests --------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, address: str, deadline: float) -> HttpReply:
+    def _send(self, method: str, url: str, address: str, deadline: Deadline) -> HttpReply:
         """One request; every URL asked is a candidate, pinned or a checked redirect, so its
         host may redirect to itself."""
         post = method == "POST"
@@ -223,9 +216,9 @@ class Discoverer:
             reply = self._transport.request(
                 method, url, pox_headers(address) if post else [("Accept", "*/*")],
                 pox_request(address) if post else b"", deadline, max_bytes=MAX_RESPONSE,
-                authenticate=post)
+                auth=self._auth if post else None)
         except TransportTimeoutError as err:
-            if time.monotonic() >= self._deadline:
+            if self._deadline.expired:
                 self.attempts.append(Attempt(method, url, str(err)))
                 raise
             raise self._failed(method, url, "no answer within its share of the time "
@@ -241,7 +234,7 @@ class Discoverer:
         self.attempts.append(Attempt(method, url, answer))
         return AutodiscoverError(answer)
 
-    def _pox(self, url: str, address: str, deadline: float) -> PoxAnswer:
+    def _pox(self, url: str, address: str, deadline: Deadline) -> PoxAnswer:
         """POST the POX request; a parsed Autodiscover document, or AutodiscoverError."""
         reply = self._send("POST", url, address, deadline)
         if reply.status != 200:
@@ -313,12 +306,13 @@ class Discoverer:
         raise AutodiscoverError(f"no Autodiscover answer for {domain} ({count} tried{detail})")
 
     def _expand(self, candidate: Candidate, address: str,
-                last: bool) -> Iterator[tuple[str, float]]:
+                last: bool) -> Iterator[tuple[str, Deadline]]:
         """The POX URLs a candidate stands for, each with its deadline."""
         if candidate.kind == "pox":
             yield candidate.target, self._share(last)
         elif candidate.kind == "srv":
-            targets = self._srv_lookup(candidate.target, self._left() * CANDIDATE_SHARE)
+            targets = self._srv_lookup(candidate.target,
+                                       self._deadline.remaining() * CANDIDATE_SHARE)
             if not targets:
                 self.attempts.append(Attempt("SRV", candidate.target, "no SRV record"))
             for host, port in targets:
@@ -328,7 +322,7 @@ class Discoverer:
             yield self._http_redirect(candidate.target, address, self._share(last)), \
                 self._share(last)
 
-    def _http_redirect(self, url: str, address: str, deadline: float) -> str:
+    def _http_redirect(self, url: str, address: str, deadline: Deadline) -> str:
         """The unauthenticated GET: its redirect must lead to https on a related host."""
         reply = self._send("GET", url, address, deadline)
         location = reply.header("Location")
@@ -342,11 +336,8 @@ class Discoverer:
         self.attempts.append(Attempt("GET", url, f"HTTP {reply.status} to {location}"))
         return target
 
-    def _left(self) -> float:
-        return max(self._deadline - time.monotonic(), 0.0)
-
-    def _share(self, last: bool) -> float:
-        return self._deadline if last else time.monotonic() + self._left() * CANDIDATE_SHARE
+    def _share(self, last: bool) -> Deadline:
+        return self._deadline if last else self._deadline.share(CANDIDATE_SHARE)
 
 
 class _AuthRefusedError(AutodiscoverError):

@@ -20,11 +20,10 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .autodiscover_xml import MapiHttpUrls, PoxAnswer
+from .pox import MapiHttpUrls, PoxAnswer
 
 CACHE_VERSION = 1
 
@@ -35,16 +34,6 @@ class CacheEntry:
     address: str  # after redirectAddr
     answer: PoxAnswer
     saved: float  # time.time()
-
-
-def default_state_dir(env: Mapping[str, str]) -> str:
-    """Monitoring Plugins' state location (MP_STATE_PATH, formerly
-    NAGIOS_PLUGIN_STATE_DIRECTORY), else the user's cache directory."""
-    for name in ("MP_STATE_PATH", "NAGIOS_PLUGIN_STATE_DIRECTORY"):
-        if env.get(name):
-            return os.path.join(env[name], "check_mapi")
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "check_mapi")
 
 
 def cache_path(state_dir: str, mailbox: str, pinned: str | None) -> Path:

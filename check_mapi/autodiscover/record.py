@@ -1,0 +1,31 @@
+"""What the autodiscover step did: each request and its answer, the answer used, the cache.
+
+Plain data, for the long output (also after a failure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .pox import PoxAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One request of the Autodiscover discovery and what it answered."""
+
+    method: str
+    url: str
+    answer: str
+
+
+@dataclass(slots=True)
+class AutodiscoverRecord:
+    """What the autodiscover step did, for the long output (also after a failure)."""
+
+    attempts: tuple[Attempt, ...] = ()
+    url: str | None = None  # the POX URL that answered
+    address: str | None = None  # after redirectAddr
+    answer: PoxAnswer | None = None
+    cached_age: float | None = None  # seconds, when the answer came from the cache
+    cache_notes: tuple[str, ...] = ()

@@ -1,0 +1,167 @@
+"""Parsed arguments -> frozen settings (``check_mapi.settings``). Pure but for secret reads.
+
+Every problem is a ConfigError (UNKNOWN) with a one-line reason naming the option. Cheap
+by contract: URLs are checked with the standard library here (httpx reads them again, in
+the run, before any request), threshold ranges by their syntax (nagiosplugin parses them
+in the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from .. import metrics, resolver
+from ..errors import ConfigError, ServiceState
+from ..settings import (
+    AuthSpec,
+    ConnectionSettings,
+    MailboxSettings,
+    Plan,
+    RunSettings,
+    Secret,
+    default_state_dir,
+)
+from .parser import threshold_dest
+from .secrets import PASSWORD_ENV, TOKEN_ENV, read_secret_file
+
+MAX_CACHE_SECONDS = 86400.0
+MAX_TIMEOUT = 3600.0
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+# Monitoring Plugins range syntax: [@][start:][end], start may be ~ (negative infinity).
+_RANGE = re.compile(rf"@?(?:(?:{_NUMBER}|~)?:)?(?:{_NUMBER})?")
+
+
+def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
+    """Validate and combine the options; ConfigError names the first bad one."""
+    _endpoint_options(args)
+    if not 0 < args.timeout <= MAX_TIMEOUT:
+        raise ConfigError(f"--timeout {args.timeout:g} is not between 0 and "
+                          f"{MAX_TIMEOUT:.0f} seconds")
+    if not 1 <= args.rows <= 100:
+        raise ConfigError(f"--rows {args.rows} is not between 1 and 100")
+    ranges = _ranges(args)
+    resolution = _check_mapihttp_settings(args)
+    auth = _auth(args, env)
+    if args.proxy:
+        _http_url("--proxy", args.proxy)
+    run = RunSettings(
+        timeout=args.timeout, timeout_state=ServiceState[args.timeout_state.upper()],
+        drift_state=ServiceState[args.drift_state.upper()], ranges=ranges,
+        verbose=args.verbose, show_subjects=args.show_subjects, rows=args.rows,
+        client_application=args.client_application,
+        connection=ConnectionSettings(ca_file=args.ca_file, insecure=args.insecure,
+                                      proxy=args.proxy),
+        autodiscover_cache=args.autodiscover_cache,
+        state_dir=args.state_dir or default_state_dir(env))
+    mailbox = MailboxSettings(
+        address=args.mailbox, auth=auth, url=args.url, legacy_dn=args.legacy_dn,
+        autodiscover_url=args.autodiscover_url, vantage=args.vantage, resolution=resolution,
+        expect_protocol=args.expect_protocol)
+    return Plan(run, mailbox)
+
+
+def _ranges(args: argparse.Namespace) -> Mapping[str, tuple[str | None, str | None]]:
+    ranges: dict[str, tuple[str | None, str | None]] = {}
+    for metric in metrics.with_thresholds():
+        pair = tuple(_range(flags, getattr(args, threshold_dest(metric, level), None))
+                     for level, flags in (("warning", metric.warning),
+                                          ("critical", metric.critical)))
+        if pair != (None, None):
+            ranges[metric.name] = (pair[0], pair[1])
+    return MappingProxyType(ranges)
+
+
+def _range(flags: tuple[str, ...], spec: str | None) -> str | None:
+    """The Monitoring Plugins range syntax and start <= end; nagiosplugin parses it in the
+    run (a second check), so that an argument error does not import it."""
+    if spec is None:
+        return None
+    text = spec.strip()
+    if not text or not _RANGE.fullmatch(text):
+        raise ConfigError(f"{'/'.join(flags)}: invalid range {spec!r} (expected "
+                          "[@][start:][end], e.g. 10, 5:, ~:10, @1:2)")
+    start, _, end = text.lstrip("@").rpartition(":")
+    low = float("-inf") if start == "~" else float(start or 0)
+    high = float(end) if end else float("inf")
+    if low > high:
+        raise ConfigError(f"{'/'.join(flags)}: invalid range {spec!r} (start {start or 0} "
+                          f"is greater than end {end})")
+    return text
+
+
+def _secret(file: str | None, env_name: str, plain: str | None, what: str,
+            env: Mapping[str, str]) -> Secret | None:
+    """From the --WHAT-file, the environment variable, or --WHAT, in that order."""
+    if file:
+        return Secret(read_secret_file(file, f"{what} file"), f"--{what}-file {file}")
+    if env.get(env_name):
+        return Secret(env[env_name], f"${env_name}")
+    return Secret(plain, f"--{what}") if plain else None
+
+
+def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> AuthSpec:
+    token = _secret(args.token_file, TOKEN_ENV, args.token, "token", env)
+    method = args.auth or ("bearer" if token else "basic")
+    if method == "bearer":
+        if token is None:
+            raise ConfigError("--auth bearer needs a token: --token-file or CHECK_MAPI_TOKEN")
+        return AuthSpec("bearer", None, token)
+    password = _secret(args.password_file, PASSWORD_ENV, args.password, "password", env)
+    if password is None:
+        raise ConfigError("no password: give --password-file, CHECK_MAPI_PASSWORD or an "
+                          "--extra-opts section")
+    return AuthSpec("basic", args.username, password)
+
+
+def _check_mapihttp_settings(args: argparse.Namespace) -> resolver.Resolution | None:
+    """The settings' resolution, compared with Autodiscover's answer; None if not given."""
+    given = (args.org_mapihttp, args.mailbox_mapihttp, args.block_external, args.topology)
+    if any(value is not None for value in given) and (args.org_mapihttp or args.topology):
+        if args.expect_protocol is not None:
+            raise ConfigError("--expect-protocol and the MAPI over HTTP settings exclude each "
+                              "other: the settings already say what to expect")
+        return resolver.resolve(*given)
+    if any(value is not None for value in given):
+        raise ConfigError("--mailbox-mapihttp and --block-external need --org-mapihttp or "
+                          "--topology")
+    return None
+
+
+def _http_url(option: str, text: str) -> str:
+    """An http(s) URL with a host; the standard library's reading (httpx's comes later)."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError for a port that is not a number or out of range
+    except ValueError as err:
+        raise ConfigError(f"{option} {text[:200]!r} is not a valid URL ({err})") from err
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{option} {text[:200]!r} is not an http(s) URL")
+    if any(c.isspace() or ord(c) < 0x20 for c in text) or port == 0:
+        raise ConfigError(f"{option} {text[:200]!r} is not a valid URL")
+    return text
+
+
+def _endpoint_options(args: argparse.Namespace) -> None:
+    """--url and --legacy-dn skip Autodiscover: both or neither, not with its own options."""
+    if not args.mailbox:
+        raise ConfigError("missing -m/--mailbox")
+    if not args.url and "@" not in args.mailbox.strip("@"):
+        raise ConfigError(f"-m/--mailbox {args.mailbox!r} is not an SMTP address, which "
+                          "Autodiscover needs")
+    if bool(args.url) != bool(args.legacy_dn):
+        raise ConfigError(f"missing {'--legacy-dn' if args.url else '--url'}: --url and "
+                          "--legacy-dn go together (they skip Autodiscover)")
+    if args.url:
+        _http_url("--url", args.url)
+        if args.autodiscover_url:
+            raise ConfigError("--autodiscover-url and --url/--legacy-dn exclude each other "
+                              "(--url and --legacy-dn skip Autodiscover)")
+    if args.autodiscover_url:
+        _http_url("--autodiscover-url", args.autodiscover_url)
+    if not 0 <= args.autodiscover_cache <= MAX_CACHE_SECONDS:
+        raise ConfigError(f"--autodiscover-cache {args.autodiscover_cache:g} is not between 0 "
+                          f"and {MAX_CACHE_SECONDS:.0f} seconds")

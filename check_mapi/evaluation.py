@@ -1,0 +1,42 @@
+"""What a run concluded, before it is rendered: one ``Evaluation`` for every outcome.
+
+A probe's result is evaluated against the thresholds (``check_mapi.evaluate``); argument
+errors, unreadable secrets and the last-resort guard build one directly with ``problem``.
+Renderers (``check_mapi.output``) turn it into text; they are the only writers of a status
+line. Pure: the standard library only, so that the cheap paths (argument errors) stay cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .errors import ServiceState
+
+
+class PerfValue(NamedTuple):
+    """One perfdata item; ``value`` None is "U" (could not be measured)."""
+
+    label: str
+    value: float | int | None
+    unit: str = ""
+    warning: str = ""  # a normalised range, "" for none
+    critical: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The state, its one-line reason, the perfdata with their ranges, the long output."""
+
+    state: ServiceState
+    summary: str
+    perfdata: tuple[PerfValue, ...] = ()
+    long: tuple[str, ...] = ()  # the lines to show under the status line
+    subject: str | None = None  # the mailbox, when there is one
+
+
+def problem(state: ServiceState, reason: str, long: tuple[str, ...] = ()) -> Evaluation:
+    """An outcome without a probe: bad arguments, unreadable secrets, a bug."""
+    return Evaluation(state, reason, (), long)

@@ -1,0 +1,108 @@
+"""The entry point: arguments -> settings, the cheap paths, the last-resort guard, output.
+
+``--help``, ``--version``, ``--explain-config`` and argument errors import neither httpx
+nor nagiosplugin nor the probe. Every outcome, a bug included, is an ``Evaluation`` that
+the Nagios renderer writes; anticipated failures never show a Python class name (the
+traceback follows only with ``-v``). Library warnings and stray stderr writes are
+swallowed: Icinga merges stderr into the plugin output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import NoReturn
+
+_IMPORTED = time.monotonic()  # the earliest moment measured without /proc (see deadline)
+
+from .. import resolver  # noqa: E402 - after the clock reading above
+from ..cli.extra_opts import expand_extra_opts  # noqa: E402
+from ..cli.options import plan  # noqa: E402
+from ..cli.parser import Finished, build_parser  # noqa: E402
+from ..deadline import process_started  # noqa: E402
+from ..errors import ConfigError, ServiceState  # noqa: E402
+from ..evaluation import Evaluation, problem  # noqa: E402
+from ..output import nagios  # noqa: E402
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    code, output = run(sys.argv[1:] if argv is None else argv,
+                       started=process_started(_IMPORTED))
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def run(argv: Sequence[str], *, started: float | None = None,
+        env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """The whole plugin run: (exit code, output). ``started`` is when ``-t`` began
+    (monotonic; default now), ``env`` the environment (default os.environ)."""
+    started = time.monotonic() if started is None else started
+    with _quiet():
+        try:
+            evaluation = _guarded(argv, started, os.environ if env is None else env)
+        except Finished:  # --help or --version has been written
+            return ServiceState.UNKNOWN, ""
+        if isinstance(evaluation, str):  # --explain-config: a report, not a status line
+            return ServiceState.OK, evaluation
+        return int(evaluation.state), nagios.render(evaluation)
+
+
+def _guarded(argv: Sequence[str], started: float, env: Mapping[str, str]
+             ) -> Evaluation | str:
+    try:
+        return _run(argv, started, env)
+    except ConfigError as err:
+        return problem(ServiceState.UNKNOWN, str(err))
+    except Finished:
+        raise
+    except Exception as err:  # noqa: BLE001 - the last-resort guard for bugs
+        detail = "".join(traceback.format_exception(err)) if _verbose(argv) else ""
+        return problem(ServiceState.UNKNOWN, f"internal error: {err or 'no details'}",
+                       tuple(detail.splitlines()))
+
+
+def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Evaluation | str:
+    expanded = expand_extra_opts(argv, env)
+    parser = build_parser()
+    args = parser.parse_args(expanded)
+    if args.explain_config:  # before the probe's checks: needs no mailbox, URL or network
+        return _explain_config(args)
+    from .runner import execute  # the probe path: httpx, nagiosplugin, the probe
+
+    if args.demo:
+        from .demo import demo_options  # the emulator is only imported for --demo
+
+        with demo_options(args.mailbox) as endpoint:
+            return execute(plan(parser.parse_args([*expanded, *endpoint]), env), started)
+    return execute(plan(args, env), started)
+
+
+def _explain_config(args: argparse.Namespace) -> str:
+    """``--explain-config``: what the MAPI over HTTP settings resolve to, and why."""
+    if args.org_mapihttp is None and args.topology is None:
+        raise ConfigError("--explain-config needs --org-mapihttp or --topology")
+    resolution = resolver.resolve(args.org_mapihttp, args.mailbox_mapihttp,
+                                  args.block_external, args.topology)
+    lines = resolver.explain(resolution, args.vantage)
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _verbose(argv: Sequence[str]) -> int:
+    return sum(a.count("v") for a in argv if a.startswith("-") and set(a[1:]) == {"v"}
+               ) + sum(1 for a in argv if a == "--verbose")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+    sys.stderr.flush()

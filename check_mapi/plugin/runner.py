@@ -1,0 +1,69 @@
+"""The probe path of a run: settings -> probe -> evaluation, within ``-t``.
+
+The budget counts from the process's start; the transport enforces it inside every
+network operation and keeps a slice for Disconnect. A SIGALRM backstop (main thread only)
+fires only if something outside any network operation outlives the budget, which would
+be a bug; it too ends in the normal evaluation: the step that was running, timed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+from ..deadline import Budget
+from ..errors import TransportTimeoutError
+from ..evaluate.outcome import evaluate, thresholds
+from ..evaluation import Evaluation
+from ..probe.driver import run_probe
+from ..probe.result import ProbeResult
+from ..settings import Plan
+from ..transport.client import ssl_context
+from ..transport.errors import BUDGET_SPENT, checked_url
+
+BACKSTOP_GRACE = 0.05  # after the final deadline: the transport should have ended it first
+
+
+class _BackstopError(Exception):
+    """Raised by SIGALRM when even the transport's deadline did not end the probe."""
+
+
+def execute(plan: Plan, started: float) -> Evaluation:
+    """Probe ``plan.mailbox``; ConfigError for what only this path can check (UNKNOWN)."""
+    run, mailbox = plan.run, plan.mailbox
+    limits = thresholds(run.ranges)
+    for option, url in (("--url", mailbox.url), ("--autodiscover-url", mailbox.autodiscover_url),
+                        ("--proxy", run.connection.proxy)):
+        if url:
+            checked_url(url, option)
+    verify = ssl_context(run.connection)
+    budget = Budget(run.timeout, started)
+    result = ProbeResult(mailbox)
+    try:
+        with _backstop(budget):
+            run_probe(run, mailbox, budget, verify, result)
+    except _BackstopError:
+        result.fail(result.running or "probe", TransportTimeoutError(BUDGET_SPENT))
+    return evaluate(result, run, limits)
+
+
+@contextlib.contextmanager
+def _backstop(budget: Budget) -> Iterator[None]:
+    """SIGALRM just after the final deadline, in the main thread only."""
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise _BackstopError
+
+    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, budget.disconnect.remaining() + BACKSTOP_GRACE)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

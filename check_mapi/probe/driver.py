@@ -1,0 +1,170 @@
+"""One probe: what Outlook does when a user opens a mailbox, timed step by step.
+
+autodiscover (unless --url and --legacy-dn are given) -> connect -> logon -> inbox ->
+disconnect (``check_mapi.metrics`` names the steps). Every request runs against the
+budget's step deadline; Disconnect gets the later one, so that a session that was
+connected is disconnected also after a timeout. Once Connect has succeeded, Disconnect is
+always sent; the first error is the one reported. What Autodiscover offers is compared
+with what the settings expect (``autodiscover.verdict``); a restriction observed as
+configured ends the probe there, without a logon.
+
+Never raises a MapiError: failures are recorded in the ``ProbeResult``, which the caller
+may pass in, so that it keeps what was measured even if the probe is interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..auth import flow_for
+from ..autodiscover import cache as autodiscover_cache
+from ..autodiscover.discovery import Discoverer
+from ..autodiscover.pox import PoxAnswer
+from ..autodiscover.record import AutodiscoverRecord
+from ..autodiscover.verdict import judge
+from ..deadline import Budget
+from ..errors import MapiError, ProtocolError
+from ..settings import MailboxSettings, RunSettings
+from ..transport.client import Transport, Verify
+from . import conversation
+from .result import ProbeResult
+from .session import MapiSession
+
+
+def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify: Verify,
+              result: ProbeResult | None = None) -> ProbeResult:
+    """Autodiscover (unless skipped), then every step; the result says what happened."""
+    result = result if result is not None else ProbeResult(mailbox)
+    result.auth_method = mailbox.auth.method
+    auth = flow_for(mailbox.auth, mailbox.address)
+    with Transport(run.connection, verify) as transport:
+        start = time.monotonic()
+        try:
+            if mailbox.skips_autodiscover:
+                result.url, result.legacy_dn = mailbox.url, mailbox.legacy_dn
+            else:
+                discoverer = Discoverer(transport, budget.steps, auth)
+                _autodiscover(discoverer, run, mailbox, result)
+            if result.url is not None and result.legacy_dn is not None and result.ok:
+                session = MapiSession(transport, result.url, auth, run.client_application,
+                                      user_identity=mailbox.address)
+                result.request_guid, result.client_info = (session.request_guid,
+                                                           session.client_info)
+                try:
+                    _steps(session, result.legacy_dn, run.rows, budget, result)
+                finally:
+                    result.traces = tuple(session.traces)
+        finally:
+            result.timings["total"] = time.monotonic() - start
+            result.running = None
+    record = result.autodiscover
+    if record is not None and record.cached_age is not None and not result.ok:
+        autodiscover_cache.drop(_cache_file(run, mailbox))  # rediscover after a failure
+    return result
+
+
+@contextlib.contextmanager
+def _timed(result: ProbeResult, step: str) -> Iterator[None]:
+    """Time ``step``; its MapiError becomes the probe's error unless one came first."""
+    begin = time.monotonic()
+    result.running = step
+    try:
+        yield
+    except MapiError as err:
+        result.fail(step, err)
+        raise
+    finally:
+        result.timings[step] = time.monotonic() - begin
+
+
+def _cache_file(run: RunSettings, mailbox: MailboxSettings) -> Path:
+    return autodiscover_cache.cache_path(run.state_dir, mailbox.address,
+                                         mailbox.autodiscover_url)
+
+
+def _autodiscover(discoverer: Discoverer, run: RunSettings, mailbox: MailboxSettings,
+                  result: ProbeResult) -> None:
+    """The autodiscover step (or the cache), then the verdict that decides the logon."""
+    record = result.autodiscover = AutodiscoverRecord()
+    use_cache = run.autodiscover_cache > 0
+    entry, note = (autodiscover_cache.load(_cache_file(run, mailbox), run.autodiscover_cache,
+                                           time.time()) if use_cache else (None, None))
+    record.cache_notes = (note,) if note else ()
+    if entry is not None:
+        record.url, record.address, record.answer = entry.url, entry.address, entry.answer
+        record.cached_age = time.time() - entry.saved
+    else:
+        try:
+            with _timed(result, "autodiscover"):
+                found = discoverer.discover(mailbox.address, mailbox.autodiscover_url)
+        except MapiError:
+            return
+        finally:
+            record.attempts = tuple(discoverer.attempts)
+        record.url, record.address, record.answer = found.url, found.address, found.answer
+        if use_cache:
+            entry = autodiscover_cache.CacheEntry(found.url, found.address, found.answer,
+                                                  time.time())
+            saved = autodiscover_cache.save(_cache_file(run, mailbox), entry)
+            record.cache_notes += (saved,) if saved else ()
+    _decide(record.answer, run, mailbox, result)
+
+
+def _decide(answer: PoxAnswer, run: RunSettings, mailbox: MailboxSettings,
+            result: ProbeResult) -> None:
+    verdict = result.verdict = judge(answer, mailbox.vantage, run.drift_state,
+                                     mailbox.resolution, mailbox.expect_protocol)
+    if not verdict.logon:
+        return
+    if not answer.legacy_dn:
+        result.fail("autodiscover", ProtocolError("Autodiscover's answer has no LegacyDN"))
+        return
+    result.url, result.legacy_dn = verdict.endpoint.url, answer.legacy_dn
+
+
+@contextlib.contextmanager
+def _step(session: MapiSession, result: ProbeResult, step: str) -> Iterator[None]:
+    """``_timed`` for one MAPI request, whose trace is kept for the step's line."""
+    sent = len(session.traces)
+    try:
+        with _timed(result, step):
+            yield
+    finally:
+        if len(session.traces) > sent:
+            result.step_traces[step] = session.traces[-1]
+
+
+def _steps(session: MapiSession, legacy_dn: str, rows: int, budget: Budget,
+           result: ProbeResult) -> None:
+    try:
+        with _step(session, result, "connect"):
+            connected = session.connect(legacy_dn, budget.steps)
+    except MapiError:
+        return
+    result.display_name = connected.display_name
+    try:
+        with _step(session, result, "logon"):
+            logon_handle, inbox_fid = conversation.logon(session, legacy_dn, budget.steps)
+        with _step(session, result, "inbox"):
+            result.item_count, result.items = conversation.inbox(
+                session, logon_handle, inbox_fid, rows, budget.steps)
+    except MapiError:
+        pass  # recorded by _step; Disconnect still runs
+    finally:
+        _disconnect(session, budget, result)
+
+
+def _disconnect(session: MapiSession, budget: Budget, result: ProbeResult) -> None:
+    """Always after a successful Connect, within its reserved slice; its failure never
+    hides an earlier one."""
+    earlier = result.error
+    try:
+        with _step(session, result, "disconnect"):
+            session.disconnect(budget.disconnect)
+    except MapiError as err:
+        if earlier is not None:
+            result.disconnect_error = err
+

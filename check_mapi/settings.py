@@ -1,0 +1,108 @@
+"""Frozen settings, split by lifetime: one ``RunSettings`` per plugin run, one
+``MailboxSettings`` per mailbox probed. The CLI builds them; nothing mutates them.
+
+What to authenticate with (``AuthSpec``: method, identity, where the secret came from) is
+separate from how: the probe builds the ``httpx.Auth`` flow from it (``check_mapi.auth``).
+
+Pure: the standard library and ``check_mapi.resolver`` only, so that the CLI stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .errors import ServiceState
+from .resolver import Resolution
+
+DEFAULT_CLIENT_APPLICATION = "Outlook/16.0.18129.20116"
+EXPECT_PROTOCOLS = ("mapihttp", "outlook-anywhere", "any")
+AUTH_METHODS = ("basic", "bearer")
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A password or token, and where it came from (``--password-file /x``, ``$ENV``...).
+
+    The value never appears in ``repr()``: whatever logs this object shows the origin only.
+    """
+
+    value: str = field(repr=False)
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    """What to authenticate with; ``check_mapi.auth.flow_for`` decides how."""
+
+    method: str  # one of AUTH_METHODS
+    username: str | None = None  # the logon name (Basic); None: the mailbox address
+    secret: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSettings:
+    """One mailbox: where it is and what its MAPI over HTTP configuration should be."""
+
+    address: str
+    auth: AuthSpec
+    url: str | None = None  # with legacy_dn: skip Autodiscover
+    legacy_dn: str | None = None
+    autodiscover_url: str | None = None  # pinned; None: discover from the domain
+    vantage: str = "auto"
+    resolution: Resolution | None = None  # the MAPI over HTTP settings, when given
+    expect_protocol: str | None = None
+
+    @property
+    def skips_autodiscover(self) -> bool:
+        return bool(self.url and self.legacy_dn)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """How to reach servers; the transport turns it into an SSL context and a client."""
+
+    ca_file: str | None = None
+    insecure: bool = False
+    proxy: str | None = None
+    user_agent: str = "check_mapi"
+
+
+Ranges = Mapping[str, tuple[str | None, str | None]]  # metric name -> (warning, critical)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Everything that holds for the whole run, whichever mailbox is probed."""
+
+    timeout: float = 30.0
+    timeout_state: ServiceState = ServiceState.CRITICAL
+    drift_state: ServiceState = ServiceState.WARNING
+    ranges: Ranges = field(default_factory=lambda: MappingProxyType({}))
+    verbose: int = 0
+    show_subjects: bool = False
+    rows: int = 5
+    client_application: str = DEFAULT_CLIENT_APPLICATION
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    autodiscover_cache: float = 0.0  # seconds; 0: off
+    state_dir: str = "."
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one plugin run does: the run's settings and the mailbox to probe."""
+
+    run: RunSettings
+    mailbox: MailboxSettings
+
+
+def default_state_dir(env: Mapping[str, str]) -> str:
+    """Monitoring Plugins' state location (MP_STATE_PATH, formerly
+    NAGIOS_PLUGIN_STATE_DIRECTORY), else the user's cache directory."""
+    for name in ("MP_STATE_PATH", "NAGIOS_PLUGIN_STATE_DIRECTORY"):
+        if env.get(name):
+            return os.path.join(env[name], "check_mapi")
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "check_mapi")

@@ -1,0 +1,80 @@
+"""Every httpx/httpcore exception mapped to the error family, in one place.
+
+The messages name the server, never the step (the probe adds that) and never a Python
+class name. A request whose deadline has passed is a timeout whatever the socket said:
+the watchdog's shutdown surfaces as "server disconnected".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..deadline import Deadline
+from ..errors import ConfigError, TransportError, TransportTimeoutError
+
+BUDGET_SPENT = "timed out: the check's time budget ran out"
+_SPACE = re.compile(r"\s+")
+
+
+def host_of(url: str) -> str:
+    """The host for a message, also from a URL that does not parse."""
+    try:
+        return urlsplit(url).hostname or url[:80]
+    except ValueError:
+        return url[:80]
+
+
+@contextlib.contextmanager
+def mapped(url: str, deadline: Deadline) -> Iterator[None]:
+    """httpx's exceptions -> TransportError naming the server."""
+    try:
+        yield
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as err:
+        raise TransportError(f"invalid URL {url[:200]!r}: {describe(err)}") from err
+    except httpx.TimeoutException as err:
+        if deadline.expired:
+            raise TransportTimeoutError(BUDGET_SPENT) from err
+        detail = describe(err)
+        raise TransportTimeoutError("timed out" if detail in ("timed out", "no details")
+                                    else f"timed out ({detail})") from err
+    except httpx.HTTPError as err:
+        if deadline.expired:
+            raise TransportTimeoutError(BUDGET_SPENT) from err
+        raise _transport_error(err, host_of(url)) from err
+
+
+def _transport_error(err: httpx.HTTPError, host: str) -> TransportError:
+    if isinstance(err, httpx.ProxyError):
+        return TransportError(f"proxy failed to connect to {host}: {describe(err)}")
+    if isinstance(err, httpx.ConnectError):
+        return TransportError(f"cannot connect to {host}: {describe(err)}")
+    if isinstance(err, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return TransportError(f"connection to {host} failed: {describe(err)}")
+    return TransportError(f"HTTP error talking to {host}: {describe(err)}")
+
+
+def checked_url(text: str, option: str) -> str:
+    """A user's URL as httpx will read it, or ConfigError naming the option (UNKNOWN)."""
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError) as err:
+        raise ConfigError(f"{option} {text[:200]!r} is not a valid URL ({describe(err)})"
+                          ) from err
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"{option} {text[:200]!r} is not an http(s) URL")
+    return text
+
+
+def describe(err: Exception) -> str:
+    """One line from an httpx/ssl error, without Python class names."""
+    text = str(err).strip() or "no details"
+    text = re.sub(r"\[SSL: [A-Z_]+\]\s*(?=\S)", "", text)  # OpenSSL's code, then its words
+    text = re.sub(r"\[SSL: ([A-Z_]+)\]", lambda m: m.group(1).replace("_", " ").lower(), text)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", text)
+    return _SPACE.sub(" ", text)[:200]

@@ -1,0 +1,260 @@
+"""The network under httpx: every socket operation bounded by the check's ``Deadline``.
+
+httpx's timeouts apply to each socket operation, so a server that trickles bytes, or a
+TLS handshake, a name lookup or a sequence of reads could outlive ``-t``. This backend
+(httpcore's ``NetworkBackend`` interface, wrapping its ``SyncBackend``) therefore:
+
+* clamps every connect, TLS handshake, read and write to what is left of the deadline of
+  the request in flight, and refuses to start one once it has passed;
+* resolves names in a helper thread and waits no longer than the deadline (``getaddrinfo``
+  has no timeout of its own), then connects to the addresses it found;
+* arms a watchdog thread per request that shuts the request's connections down from
+  outside when its deadline passes, for anything that still blocks (a handshake that
+  trickles, a write that never drains).
+
+It also records what each connection was (``ConnectionFacts``): addresses, TLS version and
+the peer certificate as the client saw it, for channel binding and a certificate metric.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+
+from ..deadline import Deadline
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFacts:
+    """One connection as the client saw it (None where not applicable, e.g. plain http)."""
+
+    local: str | None
+    remote: str | None
+    tls_version: str | None
+    cipher: str | None
+    peer_certificate: bytes | None  # DER, the leaf certificate the server presented
+    not_after: float | None  # the certificate's expiry (epoch seconds), when verified
+
+
+def connection_facts(stream: Any) -> ConnectionFacts | None:
+    """The facts of an httpcore network stream (``response.extensions["network_stream"]``)."""
+    if stream is None:
+        return None
+    try:
+        return _facts(stream)
+    except OSError:  # the connection is already gone
+        return None
+
+
+def _facts(stream: Any) -> ConnectionFacts:
+    ssl_object = stream.get_extra_info("ssl_object")
+    certificate, not_after, version, cipher = None, None, None, None
+    if ssl_object is not None:
+        certificate = ssl_object.getpeercert(True)  # the C object: no keywords
+        verified = ssl_object.getpeercert()  # {} when the certificate was not verified
+        if verified and verified.get("notAfter"):
+            not_after = float(ssl.cert_time_to_seconds(verified["notAfter"]))
+        version = ssl_object.version()
+        cipher = (ssl_object.cipher() or (None,))[0]
+    return ConnectionFacts(_address(stream.get_extra_info("client_addr")),
+                           _address(stream.get_extra_info("server_addr")), version, cipher,
+                           certificate, not_after)
+
+
+def _address(value: object) -> str | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        host = str(value[0])
+        return f"[{host}]:{value[1]}" if ":" in host else f"{host}:{value[1]}"
+    return None
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's synchronous backend, bounded by ``self.deadline`` (set per request)."""
+
+    def __init__(self) -> None:
+        self.deadline: Deadline | None = None
+        self._inner = httpcore.SyncBackend()
+        self._lock = threading.Lock()
+        self._live: dict[int, int] = {}  # id(stream) -> its socket's file descriptor
+        self._watchdog = _Watchdog(self.abort)
+
+    # -- the deadline --------------------------------------------------------------------
+
+    def arm(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+        self._watchdog.arm(deadline.at)
+
+    def disarm(self) -> None:
+        self._watchdog.arm(None)
+
+    def close(self) -> None:
+        self._watchdog.close()
+
+    def clamp(self, timeout: float | None, exception: type[Exception]) -> float | None:
+        """``timeout`` cut to what is left; ``exception`` when nothing is."""
+        if self.deadline is None:
+            return timeout
+        left = self.deadline.remaining()
+        if left <= 0:
+            raise exception("the check's time budget ran out")
+        return left if timeout is None else min(timeout, left)
+
+    def abort(self) -> None:
+        """Shut every open connection down (from the watchdog thread)."""
+        with self._lock:
+            for fd in self._live.values():
+                # By descriptor: it survives the TLS wrap, which detaches the plain socket
+                # object; shutdown (not close) wakes a blocked reader without freeing the fd.
+                with contextlib.suppress(OSError):
+                    sock = socket.socket(fileno=fd)
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    finally:
+                        sock.detach()
+
+    def track(self, stream: httpcore.NetworkStream) -> _Stream:
+        sock = stream.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._live[id(stream)] = sock.fileno()
+        return _Stream(stream, self)
+
+    def forget(self, stream: httpcore.NetworkStream) -> None:
+        with self._lock:
+            self._live.pop(id(stream), None)
+
+    # -- httpcore.NetworkBackend ---------------------------------------------------------
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        addresses = resolve(host, port, self.clamp(timeout, httpcore.ConnectTimeout))
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(
+                    address, port, self.clamp(timeout, httpcore.ConnectTimeout),
+                    local_address, socket_options)
+            except httpcore.ConnectError as err:
+                failure = err
+                continue
+            return self.track(stream)
+        raise failure or httpcore.ConnectError(f"no address for {host}")
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore.NetworkStream:  # pragma: no cover - not used
+        raise httpcore.ConnectError("unix sockets are not supported")
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore's retries only
+        time.sleep(min(seconds, self.deadline.remaining() if self.deadline else seconds))
+
+
+class _Stream(httpcore.NetworkStream):
+    """A connection whose every operation is clamped to the backend's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: DeadlineBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = self._inner.read(max_bytes, self._backend.clamp(timeout,
+                                                                        httpcore.ReadTimeout))
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._backend.forget(self._inner)
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        clamped = self._backend.clamp(timeout, httpcore.ConnectTimeout)
+        try:
+            tls = self._inner.start_tls(ssl_context, server_hostname, clamped)
+        finally:  # on failure httpcore has closed the socket: its descriptor is not ours
+            self._backend.forget(self._inner)
+        return self._backend.track(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+def resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    """The addresses of ``host``, looked up in a helper thread for at most ``timeout``."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return [host.strip("[]")]
+    found: list[list[str] | OSError] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found.append(list(dict.fromkeys(str(info[4][0]) for info in infos)))
+        except OSError as err:  # socket.gaierror included
+            found.append(err)
+        except UnicodeError as err:  # an IDNA-invalid name
+            found.append(OSError(f"invalid host name ({err})"))
+        done.set()
+
+    threading.Thread(target=lookup, name="check_mapi-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise httpcore.ConnectTimeout(f"no answer to the name lookup of {host}")
+    answer = found[0]
+    if isinstance(answer, OSError):
+        raise httpcore.ConnectError(str(answer))
+    return answer
+
+
+class _Watchdog:
+    """One daemon thread per transport, started on first use: calls ``expire`` when the
+    armed moment passes, unless it was re-armed or disarmed first."""
+
+    def __init__(self, expire: Any) -> None:
+        self._expire = expire
+        self._cond = threading.Condition()
+        self._at: float | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float | None) -> None:
+        with self._cond:
+            self._at = at
+            if at is not None and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="check_mapi-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._at is None:
+                    self._cond.wait()
+                    continue
+                left = self._at - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._at = None
+                self._expire()
