@@ -22,7 +22,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..deadline import Deadline
 from ..errors import TransportError, TransportTimeoutError
-from ..transport.client import Auth, HttpReply, Transport
+from ..transport.client import Auth, HttpReply, Transport, url_problem
 from .pox import (
     MAX_RESPONSE,
     AutodiscoverError,
@@ -192,8 +192,15 @@ class Discoverer:
 
     def checked_redirect(self, target: str, source: str, what: str) -> str:
         """Only https, and only to the mailbox's domains, hosts already asked or Microsoft's."""
-        url = urljoin(source, target)
-        parts = urlsplit(url)
+        problem = url_problem(target if "://" in target else "https://x" + target)
+        try:
+            url = urljoin(source, target)
+            parts = urlsplit(url)
+        except ValueError:
+            problem = problem or "not a URL"
+        if problem:
+            raise AutodiscoverError(f"Autodiscover {what} to a malformed URL {target[:200]!r} "
+                                    f"refused ({problem})")
         if parts.scheme.lower() != "https":
             raise AutodiscoverError(f"Autodiscover {what} to {url} refused: not https "
                                     "(the request carries the credentials)")

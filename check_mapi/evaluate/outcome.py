@@ -47,7 +47,7 @@ def evaluate(result: ProbeResult, run: RunSettings, limits: Thresholds) -> Evalu
         worst = max(violations, key=lambda v: v[0])  # the first of the worst state
         if worst[0] >= state:
             state, summary = worst[0], f"{summary}; {worst[1]}"
-    show = state is not ServiceState.OK or run.verbose > 0
+    show = state is not ServiceState.OK or run.verbose > 0 or result.error is not None
     long = tuple(long_output(result, run.verbose, run.show_subjects)) if show else ()
     return Evaluation(state, summary, perfdata, long, result.mailbox.address)
 

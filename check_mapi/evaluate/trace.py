@@ -8,6 +8,8 @@ a cookie value; message subjects only when asked for.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .. import metrics
 from ..autodiscover.record import AutodiscoverRecord
 from ..probe.result import CallTrace, InboxItem, ProbeResult
@@ -21,6 +23,8 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
     lines += _facts(result)
+    if verbose >= 2:
+        lines += _connection(result)
     lines += _items(result, show_subjects)
     if verbose >= 3:
         lines += [_trace_line(trace) for trace in result.traces]
@@ -110,6 +114,22 @@ def _facts(result: ProbeResult) -> list[str]:
         lines.append(f"X-ClientInfo {result.client_info}, X-RequestId {first} .. "
                      f"{last.rsplit(':', 1)[-1]} (MAPI Client Access log)")
     return lines
+
+
+def _connection(result: ProbeResult) -> list[str]:
+    """Where the MAPI requests went, and the TLS the client saw (``-vv``)."""
+    facts = result.connection
+    if facts is None:
+        return []
+    parts = [f"connection {facts.local or '?'} -> {facts.remote or '?'}"]
+    if facts.tls_version:
+        parts.append(f"{facts.tls_version} {facts.cipher or ''}".rstrip())
+    if facts.not_after is not None:
+        expiry = datetime.fromtimestamp(facts.not_after, timezone.utc)
+        parts.append(f"certificate valid until {expiry:%Y-%m-%d %H:%M} UTC")
+    elif facts.peer_certificate:
+        parts.append("certificate not verified")
+    return [", ".join(parts)]
 
 
 def _items(result: ProbeResult, show_subjects: bool) -> list[str]:

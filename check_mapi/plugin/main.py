@@ -30,6 +30,7 @@ from ..deadline import process_started  # noqa: E402
 from ..errors import ConfigError, ServiceState  # noqa: E402
 from ..evaluation import Evaluation, problem  # noqa: E402
 from ..output import nagios  # noqa: E402
+from ..settings import Plan  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -75,14 +76,19 @@ def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Evaluat
     args = parser.parse_args(expanded)
     if args.explain_config:  # before the probe's checks: needs no mailbox, URL or network
         return _explain_config(args)
-    from .runner import execute  # the probe path: httpx, nagiosplugin, the probe
-
     if args.demo:
         from .demo import demo_options  # the emulator is only imported for --demo
 
         with demo_options(args.mailbox) as endpoint:
-            return execute(plan(parser.parse_args([*expanded, *endpoint]), env), started)
-    return execute(plan(args, env), started)
+            return _execute(plan(parser.parse_args([*expanded, *endpoint]), env), started)
+    return _execute(plan(args, env), started)
+
+
+def _execute(settings: Plan, started: float) -> Evaluation:
+    """The probe path, imported only now: the arguments were good (httpx, nagiosplugin)."""
+    from .runner import execute
+
+    return execute(settings, started)
 
 
 def _explain_config(args: argparse.Namespace) -> str:

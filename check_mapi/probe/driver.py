@@ -28,7 +28,7 @@ from ..autodiscover.verdict import judge
 from ..deadline import Budget
 from ..errors import MapiError, ProtocolError
 from ..settings import MailboxSettings, RunSettings
-from ..transport.client import Transport, Verify
+from ..transport.client import Transport, Verify, url_problem
 from . import conversation
 from .result import ProbeResult
 from .session import MapiSession
@@ -122,7 +122,14 @@ def _decide(answer: PoxAnswer, run: RunSettings, mailbox: MailboxSettings,
     if not answer.legacy_dn:
         result.fail("autodiscover", ProtocolError("Autodiscover's answer has no LegacyDN"))
         return
-    result.url, result.legacy_dn = verdict.endpoint.url, answer.legacy_dn
+    url = verdict.endpoint.url or ""
+    problem = url_problem(url)
+    if problem:  # server data: CRITICAL at the step that brought it
+        result.fail("autodiscover", ProtocolError(
+            f"Autodiscover's {verdict.endpoint.kind or 'MailStore URL'} {url[:200]!r} is "
+            f"malformed ({problem})"))
+        return
+    result.url, result.legacy_dn = url, answer.legacy_dn
 
 
 @contextlib.contextmanager

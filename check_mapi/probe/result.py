@@ -13,6 +13,7 @@ from ..autodiscover.record import AutodiscoverRecord
 from ..autodiscover.verdict import Verdict
 from ..errors import MapiError
 from ..settings import MailboxSettings
+from ..transport.facts import ConnectionFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class CallTrace:
     pending_count: int
     server_elapsed_ms: int | None
     server_facts: tuple[tuple[str, str], ...]
+    connection: ConnectionFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,11 @@ class ProbeResult:
         if self.logged_on or self.verdict is None:
             return True
         return self.verdict.available
+
+    @property
+    def connection(self) -> ConnectionFacts | None:
+        """The connection of the last MAPI request that had one."""
+        return next((t.connection for t in reversed(self.traces) if t.connection), None)
 
     @property
     def server_facts(self) -> dict[str, str]:

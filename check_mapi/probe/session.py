@@ -128,7 +128,8 @@ class MapiSession:
             exchange.response_code,
             exchange.elapsed, exchange.processing_after, stream.pending_count if stream else 0,
             stream.elapsed_time if stream else None,
-            tuple((n, v) for n in SERVER_FACT_HEADERS if (v := exchange.header(n)) is not None)))
+            tuple((n, v) for n in SERVER_FACT_HEADERS if (v := exchange.header(n)) is not None),
+            exchange.connection))
         return _checked_body(request_type, exchange)
 
     def _keep_cookies(self, exchange: HttpExchange) -> None:

@@ -22,11 +22,14 @@ from ..deadline import Deadline
 from ..errors import ConfigError, DecodeError, TransportTimeoutError
 from ..settings import ConnectionSettings
 from ..wire import MetaTag, MetaTagEvent, ResponseStream, ResponseStreamParser
-from .errors import BUDGET_SPENT, mapped
-from .network import ConnectionFacts, DeadlineBackend, connection_facts
+from .errors import BUDGET_SPENT, mapped, url_problem
+from .facts import ConnectionFacts, connection_facts
+from .network import DeadlineBackend
 
 Auth = httpx.Auth  # the type of an auth flow, for modules that must not import httpx
 Verify = ssl.SSLContext | bool  # what ssl_context() gives: built once, shared by probes
+__all__ = ["Auth", "HttpExchange", "HttpReply", "Transport", "Verify", "ssl_context",
+           "url_problem"]
 MAX_TEXT = 300  # characters of a non-MAPI body kept for the diagnosis
 
 

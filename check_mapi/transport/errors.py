@@ -58,15 +58,25 @@ def _transport_error(err: httpx.HTTPError, host: str) -> TransportError:
     return TransportError(f"HTTP error talking to {host}: {describe(err)}")
 
 
-def checked_url(text: str, option: str) -> str:
-    """A user's URL as httpx will read it, or ConfigError naming the option (UNKNOWN)."""
+def url_problem(text: str) -> str | None:
+    """Why httpx cannot send a request to ``text`` (None: it can); for URLs from servers."""
     try:
         url = httpx.URL(text)
+        urlsplit(text).port  # noqa: B018 - httpx lets a port above 65535 through
     except (httpx.InvalidURL, TypeError, ValueError) as err:
-        raise ConfigError(f"{option} {text[:200]!r} is not a valid URL ({describe(err)})"
-                          ) from err
+        return describe(err)
     if url.scheme not in ("http", "https") or not url.host:
+        return "not an http(s) URL"
+    return None
+
+
+def checked_url(text: str, option: str) -> str:
+    """A user's URL as httpx will read it, or ConfigError naming the option (UNKNOWN)."""
+    problem = url_problem(text)
+    if problem == "not an http(s) URL":
         raise ConfigError(f"{option} {text[:200]!r} is not an http(s) URL")
+    if problem:
+        raise ConfigError(f"{option} {text[:200]!r} is not a valid URL ({problem})")
     return text
 
 

@@ -12,8 +12,8 @@ TLS handshake, a name lookup or a sequence of reads could outlive ``-t``. This b
   outside when its deadline passes, for anything that still blocks (a handshake that
   trickles, a write that never drains).
 
-It also records what each connection was (``ConnectionFacts``): addresses, TLS version and
-the peer certificate as the client saw it, for channel binding and a certificate metric.
+Its streams answer ``get_extra_info`` like httpcore's, so ``facts.connection_facts`` reads
+what each connection was.
 """
 
 from __future__ import annotations
@@ -25,56 +25,11 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import httpcore
 
 from ..deadline import Deadline
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionFacts:
-    """One connection as the client saw it (None where not applicable, e.g. plain http)."""
-
-    local: str | None
-    remote: str | None
-    tls_version: str | None
-    cipher: str | None
-    peer_certificate: bytes | None  # DER, the leaf certificate the server presented
-    not_after: float | None  # the certificate's expiry (epoch seconds), when verified
-
-
-def connection_facts(stream: Any) -> ConnectionFacts | None:
-    """The facts of an httpcore network stream (``response.extensions["network_stream"]``)."""
-    if stream is None:
-        return None
-    try:
-        return _facts(stream)
-    except OSError:  # the connection is already gone
-        return None
-
-
-def _facts(stream: Any) -> ConnectionFacts:
-    ssl_object = stream.get_extra_info("ssl_object")
-    certificate, not_after, version, cipher = None, None, None, None
-    if ssl_object is not None:
-        certificate = ssl_object.getpeercert(True)  # the C object: no keywords
-        verified = ssl_object.getpeercert()  # {} when the certificate was not verified
-        if verified and verified.get("notAfter"):
-            not_after = float(ssl.cert_time_to_seconds(verified["notAfter"]))
-        version = ssl_object.version()
-        cipher = (ssl_object.cipher() or (None,))[0]
-    return ConnectionFacts(_address(stream.get_extra_info("client_addr")),
-                           _address(stream.get_extra_info("server_addr")), version, cipher,
-                           certificate, not_after)
-
-
-def _address(value: object) -> str | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        host = str(value[0])
-        return f"[{host}]:{value[1]}" if ":" in host else f"{host}:{value[1]}"
-    return None
 
 
 class DeadlineBackend(httpcore.NetworkBackend):

@@ -1,6 +1,7 @@
-"""Fixtures for the Autodiscover tests: emulators (plain and TLS), a scripted HTTP server
-for answers the emulator never gives, and the CLI in-process. Loopback only: no test
-resolves a DNS name (candidate lists and SRV lookups are injected)."""
+"""Helpers for the Autodiscover tests: emulator configurations (the emulators and the TLS CA
+are tests/conftest.py's ``start`` and ``tls``), a scripted HTTP server for answers the
+emulator never gives, and the CLI in-process. Loopback only: no test resolves a DNS name
+(candidate lists and SRV lookups are injected)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,21 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from socketserver import TCPServer
 from typing import Any
 
 import httpx
 import pytest
-import trustme
 
 from check_mapi.autodiscover.discovery import Discoverer
 from check_mapi.autodiscover.pox import AutodiscoverError
 from check_mapi.autodiscover.record import Attempt
 from check_mapi.deadline import Deadline
-from check_mapi.emulator import Emulator, loads
 from check_mapi.plugin.main import run
 from check_mapi.settings import ConnectionSettings
 from check_mapi.transport.client import Transport
 
+from ..conftest import Tls
 from ..plugin_output import Outcome
 
 PASSWORD = "Aut0discover-Sentinel!"
@@ -52,44 +51,6 @@ def config(*mailboxes: str, org: bool = True, server: str = "") -> str:
 def cli(*argv: str) -> Outcome:
     code, output = run(["--password", PASSWORD, *argv])
     return Outcome(int(code), output)
-
-
-@dataclass
-class Tls:
-    ca_pem: Path
-    cert_pem: Path
-    key_pem: Path
-
-    def context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_pem))
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    folder = tmp_path_factory.mktemp("tls")
-    paths = Tls(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-    ca.cert_pem.write_to_path(str(paths.ca_pem))
-    cert.cert_chain_pems[0].write_to_path(str(paths.cert_pem))
-    cert.private_key_pem.write_to_path(str(paths.key_pem))
-    return paths
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., Emulator]]:
-    """``start(toml, tls=None)``: an emulator on a free loopback port, stopped afterwards."""
-    started: list[Emulator] = []
-
-    def starter(text: str, tls: Tls | None = None, port: int = 0) -> Emulator:
-        extra: dict[str, Any] = {"tls_cert": tls.cert_pem, "tls_key": tls.key_pem} if tls else {}
-        emulator = Emulator(loads(text), port=port, **extra).start()
-        started.append(emulator)
-        return emulator
-
-    yield starter
-    for emulator in started:
-        emulator.stop()
 
 
 def transport(tls: Tls | None = None) -> Transport:

@@ -30,11 +30,11 @@ from check_mapi.emulator import Emulator
 from check_mapi.emulator.autodiscover import RESPONSE_NS, error_document
 from check_mapi.errors import TransportTimeoutError
 
+from ..conftest import Tls
 from .conftest import (
     PASSWORD,
     Reply,
     Scripted,
-    Tls,
     closed_port_url,
     config,
     deadline,

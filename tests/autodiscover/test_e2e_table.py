@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from check_mapi.emulator import Emulator, loads
+from check_mapi.emulator import Emulator
 
+from ..conftest import Emulators
 from ..plugin_output import Outcome
 from ..seed_tables import TABLE_2
 from .conftest import cli, config, mailbox_toml
@@ -26,18 +27,15 @@ def address(mailbox: str, block: str) -> str:
 @pytest.fixture(scope="module")
 def organizations() -> Iterator[dict[str, Emulator]]:
     """One emulator per organization setting, with a mailbox for each mailbox setting."""
-    emulators = {}
-    for org in ("$true", "$false"):
-        boxes = [mailbox_toml(address(mailbox, block), **(
-            {} if mailbox == "$null" else {"mapi_http_enabled": mailbox == "$true"}),
-            mapi_block_outlook_external_connectivity=block == "$true")
-            for mailbox in ("$null", "$true", "$false") for block in ("$false", "$true")]
-        emulators[org] = Emulator(loads(config(*boxes, org=org == "$true"))).start()
-    try:
+    with Emulators() as start:
+        emulators = {}
+        for org in ("$true", "$false"):
+            boxes = [mailbox_toml(address(mailbox, block), **(
+                {} if mailbox == "$null" else {"mapi_http_enabled": mailbox == "$true"}),
+                mapi_block_outlook_external_connectivity=block == "$true")
+                for mailbox in ("$null", "$true", "$false") for block in ("$false", "$true")]
+            emulators[org] = start(config(*boxes, org=org == "$true"))
         yield emulators
-    finally:
-        for emulator in emulators.values():
-            emulator.stop()
 
 
 def probe(emulator: Emulator, smtp: str, *argv: str) -> Outcome:

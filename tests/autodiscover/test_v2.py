@@ -8,7 +8,8 @@ from collections.abc import Callable
 from check_mapi.autodiscover.record import Attempt
 from check_mapi.emulator import Emulator
 
-from .conftest import SMTP, Reply, Scripted, Tls, config, discover, failure, mailbox_toml
+from ..conftest import Tls
+from .conftest import SMTP, Reply, Scripted, config, discover, failure, mailbox_toml
 
 Start = Callable[..., Emulator]
 Script = Callable[[Callable[[str, str], Reply]], Scripted]

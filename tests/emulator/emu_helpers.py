@@ -1,6 +1,6 @@
-"""Shared pieces of the emulator tests: a test configuration, fixtures and a tiny MAPI/HTTP
-client built on httpx and the wire codec (only to produce requests; responses are also
-checked byte by byte in the tests)."""
+"""Shared pieces of the emulator tests: a test configuration, fixtures (the emulators come
+from tests/conftest.py's ``start``) and a tiny MAPI/HTTP client built on httpx and the wire
+codec (only to produce requests; responses are also checked byte by byte in the tests)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from check_mapi.emulator import Emulator, loads
+from check_mapi.emulator import Emulator
 from check_mapi.wire import (
     ConnectRequest,
     ConnectResponse,
@@ -26,6 +26,8 @@ from check_mapi.wire import (
     parse_response_stream,
 )
 from check_mapi.wire.stream import ResponseStream
+
+from ..conftest import Emulators
 
 VECTORS = Path(__file__).parent.parent / "vectors"  # shared with the codec tests
 RULER_DN = ("/o=First Organization/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)"
@@ -96,17 +98,10 @@ password = "{OTHER_PASSWORD}"
 '''
 
 
-def start(extra: str = "", base: str = BASE_CONFIG, **kwargs: object) -> Emulator:
-    return Emulator(loads(base + extra), **kwargs).start()  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    emulator = start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def emu(start: Emulators) -> Emulator:
+    """An emulator with BASE_CONFIG, from the shared ``start`` (tests/conftest.py)."""
+    return start(BASE_CONFIG)
 
 
 def client(user: str = "probe", password: str = PASSWORD, **kwargs: object) -> httpx.Client:

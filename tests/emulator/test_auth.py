@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import spnego
-import trustme
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,6 +26,8 @@ from spnego.channel_bindings import GssChannelBindings
 
 from check_mapi.emulator.auth import Account, AuthPolicy, AuthResult, ConnectionAuth
 from check_mapi.emulator.ntlm import carries_channel_binding, certificate_hash, tls_server_end_point
+
+from ..conftest import Tls
 
 PASSWORD = "Pa:ss w0rd!é"
 ALICE = Account("alice@contoso.com", "alice", PASSWORD, ("tok-alice",))
@@ -369,13 +370,9 @@ def test_mutated_real_tokens_give_a_result(protocol, leg, edits, cut):
 # -- tls-server-end-point -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-def der_of(cert: trustme.LeafCert) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+def der_of(tls: Tls) -> bytes:
+    """The test certificate (tests/conftest.py's ``tls``, issued by trustme) as DER."""
+    return ssl.PEM_cert_to_DER_cert(tls.cert_pem.read_text())
 
 
 def self_signed(key, algorithm) -> bytes:
@@ -387,8 +384,8 @@ def self_signed(key, algorithm) -> bytes:
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
 
 
-def test_tls_server_end_point_of_a_trustme_certificate(ca):
-    der = der_of(ca.issue_cert("127.0.0.1"))
+def test_tls_server_end_point_of_a_trustme_certificate(tls):
+    der = der_of(tls)
     assert certificate_hash(der) == hashlib.sha256(der).digest()
     assert tls_server_end_point(der) == b"tls-server-end-point:" + hashlib.sha256(der).digest()
 
@@ -422,12 +419,11 @@ def test_tls_server_end_point_hash_selection():
 
 
 @pytest.fixture
-def tls_server(ca) -> Iterator[tuple[int, ssl.SSLContext]]:
+def tls_server(tls: Tls) -> Iterator[tuple[int, ssl.SSLContext]]:
     """HTTP/1.1 over TLS on 127.0.0.1; one ConnectionAuth per TCP connection, EPA required."""
-    leaf = ca.issue_cert("127.0.0.1")
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    leaf.configure_cert(server_tls)
-    binding = tls_server_end_point(der_of(leaf))
+    server_tls.load_cert_chain(tls.cert_pem, tls.key_pem)
+    binding = tls_server_end_point(der_of(tls))
     policy = AuthPolicy(methods=("negotiate", "ntlm"), require_channel_binding=True)
 
     class Handler(BaseHTTPRequestHandler):
@@ -461,8 +457,7 @@ def tls_server(ca) -> Iterator[tuple[int, ssl.SSLContext]]:
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    client_tls = ssl.create_default_context()
-    ca.configure_trust(client_tls)
+    client_tls = tls.context()
     try:
         yield server.server_address[1], client_tls
     finally:

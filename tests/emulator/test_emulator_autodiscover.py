@@ -11,8 +11,9 @@ import pytest
 
 from check_mapi.emulator import Emulator
 
+from ..conftest import Emulators
 from ..seed_tables import TABLE_2
-from .emu_helpers import PASSWORD, TIMEOUT, VECTORS, client, emu, start
+from .emu_helpers import BASE_CONFIG, PASSWORD, TIMEOUT, VECTORS, client, emu
 
 __all__ = ["emu"]
 
@@ -53,12 +54,8 @@ def table_config(org: bool) -> str:
 
 @pytest.fixture(scope="module")
 def organizations() -> Iterator[dict[bool, Emulator]]:
-    emulators = {org: start(base=table_config(org)) for org in (True, False)}
-    try:
-        yield emulators
-    finally:
-        for emulator in emulators.values():
-            emulator.stop()
+    with Emulators() as start:
+        yield {org: start(table_config(org)) for org in (True, False)}
 
 
 def discover(emulator: Emulator, smtp: str, user: str | None = None, schema: str = SCHEMA,
@@ -164,8 +161,8 @@ def test_outlook_anywhere_blocks(organizations: dict[bool, Emulator]) -> None:
     assert b"<AuthPackage>Ntlm</AuthPackage>" in plain.content
 
 
-def test_redirects_and_unknown_addresses() -> None:
-    emulator = start('''
+def test_redirects_and_unknown_addresses(start: Emulators) -> None:
+    emulator = start(BASE_CONFIG + '''
 [[mailbox]]
 smtp = "moved@contoso.test"
 password = "Moved-1"
@@ -176,23 +173,20 @@ smtp = "elsewhere@contoso.test"
 password = "Elsewhere-1"
 redirect_url = "https://autodiscover.contoso.test/autodiscover/autodiscover.xml"
 ''')
-    try:
-        moved = ET.fromstring(discover(emulator, "moved@contoso.test", "probe").content)
-        account = moved.find(f"{OUT}Response/{OUT}Account")
-        assert account is not None
-        assert account.findtext(f"{OUT}Action") == "redirectAddr"
-        assert account.findtext(f"{OUT}RedirectAddr") == "probe@contoso.mail.onmicrosoft.com"
-        url = ET.fromstring(discover(emulator, "elsewhere@contoso.test", "probe").content)
-        assert url.findtext(f"{OUT}Response/{OUT}Account/{OUT}Action") == "redirectUrl"
-        assert url.findtext(f"{OUT}Response/{OUT}Account/{OUT}RedirectUrl") == (
-            "https://autodiscover.contoso.test/autodiscover/autodiscover.xml")
-        unknown = ET.fromstring(discover(emulator, "nobody@contoso.test", "probe").content)
-        error = unknown.find(f"{OUT}Response/{OUT}Error")
-        assert error is not None
-        assert error.findtext(f"{OUT}ErrorCode") == "500"
-        assert error.findtext(f"{OUT}Message") == "The e-mail address cannot be found."
-    finally:
-        emulator.stop()
+    moved = ET.fromstring(discover(emulator, "moved@contoso.test", "probe").content)
+    account = moved.find(f"{OUT}Response/{OUT}Account")
+    assert account is not None
+    assert account.findtext(f"{OUT}Action") == "redirectAddr"
+    assert account.findtext(f"{OUT}RedirectAddr") == "probe@contoso.mail.onmicrosoft.com"
+    url = ET.fromstring(discover(emulator, "elsewhere@contoso.test", "probe").content)
+    assert url.findtext(f"{OUT}Response/{OUT}Account/{OUT}Action") == "redirectUrl"
+    assert url.findtext(f"{OUT}Response/{OUT}Account/{OUT}RedirectUrl") == (
+        "https://autodiscover.contoso.test/autodiscover/autodiscover.xml")
+    unknown = ET.fromstring(discover(emulator, "nobody@contoso.test", "probe").content)
+    error = unknown.find(f"{OUT}Response/{OUT}Error")
+    assert error is not None
+    assert error.findtext(f"{OUT}ErrorCode") == "500"
+    assert error.findtext(f"{OUT}Message") == "The e-mail address cannot be found."
 
 
 def error_code(response: httpx.Response) -> str | None:

@@ -27,6 +27,7 @@ from check_mapi.wire import (
     filetime_to_datetime,
 )
 
+from ..conftest import Emulators
 from .emu_helpers import (
     BASE_CONFIG,
     COLUMNS,
@@ -39,7 +40,6 @@ from .emu_helpers import (
     client,
     emu,
     probe,
-    start,
 )
 
 __all__ = ["emu", "probe"]
@@ -262,20 +262,17 @@ def test_query_rows_fits_rows_in_max_rop_out(emu: Emulator, probe: Mapi) -> None
     assert queries.origin == 0x01
 
 
-def test_xor_magic_switch() -> None:
-    emulator = start(base=BASE_CONFIG.replace("[server]", "[server]\nxor_responses = true"))
-    try:
-        m = Mapi(client(), emulator.mapi_url("probe@contoso.test"))
-        m.connect()
-        response, answer = m.execute([logon_request(0)], [NO_HANDLE], flags=0x1)
-        assert answer.body[16:24] == bytes.fromhex("0000 0600 ac00 ac00")  # XorMagic | Last
-        assert answer.body[24:26] == bytes([168 ^ 0xA5, 0 ^ 0xA5])
-        assert response.rop_buffers[0].xor_magic
-        _, answer = m.execute([logon_request(0)], [NO_HANDLE], flags=0x3)
-        assert answer.body[16:24] == bytes.fromhex("0000 0400 ac00 ac00")
-        m.close()
-    finally:
-        emulator.stop()
+def test_xor_magic_switch(start: Emulators) -> None:
+    emulator = start(BASE_CONFIG.replace("[server]", "[server]\nxor_responses = true"))
+    m = Mapi(client(), emulator.mapi_url("probe@contoso.test"))
+    m.connect()
+    response, answer = m.execute([logon_request(0)], [NO_HANDLE], flags=0x1)
+    assert answer.body[16:24] == bytes.fromhex("0000 0600 ac00 ac00")  # XorMagic | Last
+    assert answer.body[24:26] == bytes([168 ^ 0xA5, 0 ^ 0xA5])
+    assert response.rop_buffers[0].xor_magic
+    _, answer = m.execute([logon_request(0)], [NO_HANDLE], flags=0x3)
+    assert answer.body[16:24] == bytes.fromhex("0000 0400 ac00 ac00")
+    m.close()
 
 
 def test_connect_with_another_users_dn_is_access_denied(emu: Emulator, probe: Mapi) -> None:

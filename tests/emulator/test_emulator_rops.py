@@ -25,7 +25,8 @@ from check_mapi.wire.rop_requests import (
     RopGetRulesTableRequest,
 )
 
-from .emu_helpers import NO_HANDLE, PASSWORD, RULER_DN, Mapi, client, emu, probe, start
+from ..conftest import Emulators
+from .emu_helpers import NO_HANDLE, PASSWORD, RULER_DN, Mapi, client, emu, probe
 
 __all__ = ["emu", "probe"]
 
@@ -78,9 +79,9 @@ def test_releasing_the_logon_frees_its_objects(probe: Mapi) -> None:
     assert got == bytes.fromhex("02 01 00000000 00 00 05 02 b9040000")
 
 
-def test_string8_columns_and_truncation_at_510_bytes() -> None:
+def test_string8_columns_and_truncation_at_510_bytes(start: Emulators) -> None:
     long_subject = "x" * 254 + "🍕" + "tail"  # the pizza straddles byte 510
-    emulator = start(base=f'''
+    emulator = start(f'''
 [[mailbox]]
 smtp = "s@contoso.test"
 password = "{PASSWORD}"
@@ -91,19 +92,16 @@ subject = "{long_subject}"
 [[mailbox.inbox]]
 subject = "Grüße ランチ"
 ''')
-    try:
-        with Mapi(client("s", PASSWORD), emulator.mapi_url("s@contoso.test")) as m:
-            mailbox = emulator.config.by_smtp("s@contoso.test")
-            assert mailbox is not None
-            m.connect(mailbox.legacy_dn)
-            _, logon = m.logon(mailbox.legacy_dn)
-            columns = (0x0037001F, SUBJECT8, 0x0C1A001F)
-            response, _ = m.execute([
-                RopOpenFolderRequest(0, 0, 1, INBOX, 0), RopGetContentsTableRequest(0, 1, 2, 0x40),
-                RopSetColumnsRequest(0, 2, 0, columns), RopQueryRowsRequest(0, 2, 0, 1, 5)],
-                [logon, NO_HANDLE, NO_HANDLE], columns)
-    finally:
-        emulator.stop()
+    with Mapi(client("s", PASSWORD), emulator.mapi_url("s@contoso.test")) as m:
+        mailbox = emulator.config.by_smtp("s@contoso.test")
+        assert mailbox is not None
+        m.connect(mailbox.legacy_dn)
+        _, logon = m.logon(mailbox.legacy_dn)
+        columns = (0x0037001F, SUBJECT8, 0x0C1A001F)
+        response, _ = m.execute([
+            RopOpenFolderRequest(0, 0, 1, INBOX, 0), RopGetContentsTableRequest(0, 1, 2, 0x40),
+            RopSetColumnsRequest(0, 2, 0, columns), RopQueryRowsRequest(0, 2, 0, 1, 5)],
+            [logon, NO_HANDLE, NO_HANDLE], columns)
     rows = response.rops[3]
     assert isinstance(rows, RopQueryRowsResponse)
     first, second = rows.rows

@@ -6,20 +6,18 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 import spnego
-import trustme
 from spnego.channel_bindings import GssChannelBindings
 
 from check_mapi.emulator import Emulator
 from check_mapi.emulator.ntlm import tls_server_end_point
 from check_mapi.wire import ConnectRequest, RopQueryRowsResponse
 
+from ..conftest import Emulators, Tls
 from .emu_helpers import (
     BASE_CONFIG,
     COLUMNS,
@@ -30,7 +28,6 @@ from .emu_helpers import (
     Mapi,
     client,
     emu,
-    start,
     vector,
 )
 from .test_emulator_mapi import inbox_rops
@@ -53,23 +50,20 @@ def basic(user: str = "probe", password: str = PASSWORD) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def test_chunk_framing_is_the_spec_example() -> None:
-    emulator = start(base=BASE_CONFIG.replace(
+def test_chunk_framing_is_the_spec_example(start: Emulators) -> None:
+    emulator = start(BASE_CONFIG.replace(
         '[[mailbox]]\nsmtp = "other@contoso.test"',
         '[[mailbox.fault]]\nstep = "connect"\nlatency_ms = 120\n\n'
         '[[mailbox]]\nsmtp = "other@contoso.test"'))
-    try:
-        body = vector("ruler/connect-request.bin")
-        head = (f"POST /mapi/emsmdb/?MailboxId=416c6368-656d-794a-6f45-57615272456e@contoso.test "
-                f"HTTP/1.1\r\nHost: x\r\nAuthorization: {basic()}\r\n"
-                "Content-Type: application/mapi-http\r\nX-RequestType: Connect\r\n"
-                "X-RequestId: {C715155F-2BE8-44E0-BD34-2960065754C8}:2\r\n"
-                "X-ClientInfo: {2F94A2BF-A2E6-4CCC-BF98-B5F22C542226}\r\n"
-                "X-ClientApplication: Outlook/15.0.4815.1002\r\nConnection: close\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
-        raw = raw_exchange(emulator, head + body)
-    finally:
-        emulator.stop()
+    body = vector("ruler/connect-request.bin")
+    head = (f"POST /mapi/emsmdb/?MailboxId=416c6368-656d-794a-6f45-57615272456e@contoso.test "
+            f"HTTP/1.1\r\nHost: x\r\nAuthorization: {basic()}\r\n"
+            "Content-Type: application/mapi-http\r\nX-RequestType: Connect\r\n"
+            "X-RequestId: {C715155F-2BE8-44E0-BD34-2960065754C8}:2\r\n"
+            "X-ClientInfo: {2F94A2BF-A2E6-4CCC-BF98-B5F22C542226}\r\n"
+            "X-ClientApplication: Outlook/15.0.4815.1002\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    raw = raw_exchange(emulator, head + body)
     headers, _, chunked = raw.partition(b"\r\n\r\n")
     assert headers.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\nTransfer-Encoding: chunked" in headers
@@ -153,37 +147,23 @@ def test_garbage_neither_crashes_nor_prints(emu: Emulator, capfd: pytest.Capture
     assert (out, err) == ("", "")
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[trustme.CA, Path]]:
-    ca = trustme.CA()
-    path = tmp_path_factory.mktemp("tls") / "server.pem"
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(path))
-    yield ca, path
+def tls_client(tls: Tls, **kwargs: object) -> httpx.Client:
+    return httpx.Client(verify=tls.context(), timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
 
 
-def tls_client(ca: trustme.CA, **kwargs: object) -> httpx.Client:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return httpx.Client(verify=context, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
-
-
-def test_tls_and_secure_cookies(tls_files: tuple[trustme.CA, Path]) -> None:
-    ca, path = tls_files
-    emulator = start(tls_cert=path)
-    try:
-        assert emulator.url.startswith("https://127.0.0.1:")
-        with Mapi(tls_client(ca, auth=("probe", PASSWORD)),
-                  emulator.mapi_url("probe@contoso.test")) as m:
-            answer = m.post("Connect", ConnectRequest(RULER_DN).encode())
-            assert all(c.endswith("; Path=/mapi/emsmdb/; Secure; HttpOnly")
-                       for c in answer.response.headers.get_list("set-cookie"))
-            assert m.disconnect().code == 0
-        plain = emulator.url.replace("https://", "http://")
-        with httpx.Client(timeout=TIMEOUT) as http, pytest.raises(httpx.TransportError):
-            http.get(f"{plain}/_emulator/stats")
-        assert emulator.stats().errors >= 1  # the failed handshake, counted, not printed
-    finally:
-        emulator.stop()
+def test_tls_and_secure_cookies(start: Emulators, tls: Tls) -> None:
+    emulator = start(BASE_CONFIG, tls=tls)
+    assert emulator.url.startswith("https://127.0.0.1:")
+    with Mapi(tls_client(tls, auth=("probe", PASSWORD)),
+              emulator.mapi_url("probe@contoso.test")) as m:
+        answer = m.post("Connect", ConnectRequest(RULER_DN).encode())
+        assert all(c.endswith("; Path=/mapi/emsmdb/; Secure; HttpOnly")
+                   for c in answer.response.headers.get_list("set-cookie"))
+        assert m.disconnect().code == 0
+    plain = emulator.url.replace("https://", "http://")
+    with httpx.Client(timeout=TIMEOUT) as http, pytest.raises(httpx.TransportError):
+        http.get(f"{plain}/_emulator/stats")
+    assert emulator.stats().errors >= 1  # the failed handshake, counted, not printed
 
 
 def ntlm_connect(m: Mapi, context: spnego.ContextProxy) -> httpx.Response:
@@ -219,25 +199,21 @@ def test_ntlm_authenticates_the_connection(emu: Emulator) -> None:
     assert stats.auth_challenges == 1
 
 
-def test_ntlm_with_required_channel_binding(tls_files: tuple[trustme.CA, Path]) -> None:
-    ca, path = tls_files
-    emulator = start(base=BASE_CONFIG.replace("[auth]", "[auth]\nrequire_channel_binding = true"),
-                     tls_cert=path)
-    pem = path.read_text()
+def test_ntlm_with_required_channel_binding(start: Emulators, tls: Tls) -> None:
+    emulator = start(BASE_CONFIG.replace("[auth]", "[auth]\nrequire_channel_binding = true"),
+                     tls=tls)
+    pem = tls.cert_pem.read_text()
     cert = pem[pem.index("-----BEGIN CERTIFICATE-----"):]
     der = ssl.PEM_cert_to_DER_cert(cert[:cert.index("-----END CERTIFICATE-----") + 25])
     bindings = GssChannelBindings(application_data=tls_server_end_point(der))
-    try:
-        url = emulator.mapi_url("probe@contoso.test")
-        with Mapi(tls_client(ca), url) as m:
-            bound = ntlm_connect(m, spnego.client("probe", PASSWORD, protocol="ntlm",
-                                                  channel_bindings=bindings))
-            assert bound.status_code == 200
-        with Mapi(tls_client(ca), url) as m:
-            unbound = ntlm_connect(m, spnego.client("probe", PASSWORD, protocol="ntlm"))
-            assert unbound.status_code == 401
-    finally:
-        emulator.stop()
+    url = emulator.mapi_url("probe@contoso.test")
+    with Mapi(tls_client(tls), url) as m:
+        bound = ntlm_connect(m, spnego.client("probe", PASSWORD, protocol="ntlm",
+                                              channel_bindings=bindings))
+        assert bound.status_code == 200
+    with Mapi(tls_client(tls), url) as m:
+        unbound = ntlm_connect(m, spnego.client("probe", PASSWORD, protocol="ntlm"))
+        assert unbound.status_code == 401
 
 
 def test_chunked_request_bodies_are_read(emu: Emulator) -> None:

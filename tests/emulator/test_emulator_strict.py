@@ -10,6 +10,7 @@ import pytest
 from check_mapi.emulator import Emulator
 from check_mapi.wire import ConnectRequest, RopLogonRequest
 
+from ..conftest import Emulators
 from .emu_helpers import (
     BASE_CONFIG,
     NO_HANDLE,
@@ -21,7 +22,6 @@ from .emu_helpers import (
     client,
     emu,
     probe,
-    start,
 )
 
 __all__ = ["emu", "probe"]
@@ -150,21 +150,18 @@ def test_another_identity_is_10(emu: Emulator, probe: Mapi) -> None:
     assert probe.disconnect().code == 0
 
 
-def test_idle_context_expires_and_is_then_10() -> None:
-    emulator = start(base=BASE_CONFIG.replace("[server]", "[server]\nsession_expiration_ms = 300"))
-    try:
-        with Mapi(client(), emulator.mapi_url("probe@contoso.test")) as m:
-            m.connect()
-            time.sleep(0.15)
-            assert m.post("PING", b"").code == 0  # refreshes the idle timer
-            time.sleep(0.2)
-            assert emulator.stats().open_sessions == 1  # a leaked session stays open...
-            time.sleep(0.25)
-            assert emulator.stats().open_sessions == 0  # ...until it expires
-            assert emulator.stats().sessions_expired == 1
-            assert_refused(m.post("Execute", execute_body()), 10)
-    finally:
-        emulator.stop()
+def test_idle_context_expires_and_is_then_10(start: Emulators) -> None:
+    emulator = start(BASE_CONFIG.replace("[server]", "[server]\nsession_expiration_ms = 300"))
+    with Mapi(client(), emulator.mapi_url("probe@contoso.test")) as m:
+        m.connect()
+        time.sleep(0.15)
+        assert m.post("PING", b"").code == 0  # refreshes the idle timer
+        time.sleep(0.2)
+        assert emulator.stats().open_sessions == 1  # a leaked session stays open...
+        time.sleep(0.25)
+        assert emulator.stats().open_sessions == 0  # ...until it expires
+        assert emulator.stats().sessions_expired == 1
+        assert_refused(m.post("Execute", execute_body()), 10)
 
 
 def test_undecodable_rop_buffer_is_ec_rpc_format(probe: Mapi) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from check_mapi.emulator import Emulator, loads
+from check_mapi.emulator import Emulator
 from check_mapi.plugin.main import run
 
+from ..conftest import Emulators
 from ..plugin_output import Outcome
 
 PASSWORD = "S3ntinel-Pa55word!"  # a sentinel: must never appear in any output
@@ -54,22 +56,19 @@ def fault_toml(**keys: object) -> str:
 
 
 @pytest.fixture
-def emulator_factory() -> Iterator[object]:
-    started: list[Emulator] = []
+def emulator_factory(start: Emulators) -> Callable[..., Emulator]:
+    """``emulator_factory(extra="", **kwargs)``: the shared ``start`` with this suite's
+    configuration (``extra``: TOML appended to it)."""
 
-    def start(extra: str = "", **kwargs: object) -> Emulator:
-        emulator = Emulator(loads(BASE + extra), **kwargs).start()  # type: ignore[arg-type]
-        started.append(emulator)
-        return emulator
+    def plugin_emulator(extra: str = "", **kwargs: Any) -> Emulator:
+        return start(BASE + extra, **kwargs)
 
-    yield start
-    for emulator in started:
-        emulator.stop()
+    return plugin_emulator
 
 
 @pytest.fixture
-def emulator(emulator_factory: object) -> Emulator:
-    return emulator_factory()  # type: ignore[operator, no-any-return]
+def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
+    return emulator_factory()
 
 
 def mapi_url(emulator: Emulator) -> str:

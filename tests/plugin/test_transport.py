@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 import respx
-import trustme
 
 from check_mapi.emulator import Emulator
 from check_mapi.plugin.main import run
 from check_mapi.wire import ConnectResponse
 
+from ..conftest import Tls
 from .conftest import LEGACY_DN, OK_LINE, PASSWORD, SMTP, mapi_url
 
 URL = "https://mail.contoso.com/mapi/emsmdb/?MailboxId=x@contoso.com"
@@ -26,14 +26,8 @@ def cli(*argv: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def tls_emulator(emulator_factory: object, tmp_path: Path) -> Iterator[tuple[Emulator, Path]]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_pem, key_pem, ca_pem = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    cert.cert_chain_pems[0].write_to_path(str(cert_pem))
-    cert.private_key_pem.write_to_path(str(key_pem))
-    ca.cert_pem.write_to_path(str(ca_pem))
-    yield emulator_factory(tls_cert=cert_pem, tls_key=key_pem), ca_pem  # type: ignore[operator]
+def tls_emulator(emulator_factory: Callable[..., Emulator], tls: Tls) -> tuple[Emulator, Path]:
+    return emulator_factory(tls=tls), tls.ca_pem
 
 
 def test_tls(tls_emulator: tuple[Emulator, Path]) -> None:
