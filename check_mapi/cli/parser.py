@@ -102,7 +102,8 @@ def build_parser() -> Parser:
     _add_threshold_options(p)
     out = p.add_argument_group("output")
     out.add_argument("-v", "--verbose", action="count", default=0,
-                     help="step trace (-v), request summaries (-vvv)")
+                     help="step trace (-v), the connection: addresses, TLS, certificate "
+                          "expiry (-vv), request summaries (-vvv)")
     out.add_argument("--show-subjects", action="store_true",
                      help="list the newest items' subjects and senders (private data)")
     _add_mapihttp_options(p)
