@@ -93,3 +93,35 @@ def test_truncated_connect_body() -> None:
     assert code == 2
     assert "connect failed: Connect response: truncated AuxiliaryBufferSize: need 4 bytes, " \
            "1 left at offset" in output
+
+
+def test_connection_facts(tls_emulator: tuple[Emulator, Path], tls: Tls) -> None:
+    """The certificate the client saw, byte for byte (channel binding hashes exactly this),
+    its expiry, the TLS version and addresses; in the trace with -vv."""
+    import ssl as ssl_module
+
+    from cryptography import x509
+
+    from check_mapi.deadline import Deadline
+    from check_mapi.settings import ConnectionSettings
+    from check_mapi.transport.client import Transport
+
+    emulator, _ = tls_emulator
+    pem = tls.cert_pem.read_text()
+    der = ssl_module.PEM_cert_to_DER_cert(pem[:pem.index("-----END CERTIFICATE-----") + 25])
+    expiry = x509.load_der_x509_certificate(der).not_valid_after_utc
+    for verify in (tls.context(), False):
+        with Transport(ConnectionSettings(), verify) as transport:
+            reply = transport.request("GET", f"{emulator.url}/_emulator/stats", [], b"",
+                                      Deadline.after(5), max_bytes=65536)
+        facts = reply.connection
+        assert facts is not None
+        assert facts.peer_certificate == der
+        assert facts.tls_version in ("TLSv1.2", "TLSv1.3")
+        assert facts.remote == f"127.0.0.1:{emulator.url.rsplit(':', 1)[1]}"
+        assert facts.local is not None and facts.local.startswith("127.0.0.1:")
+        assert facts.not_after == (expiry.timestamp() if verify else None)
+    code, output = cli("--url", mapi_url(emulator), "--ca-file", str(tls.ca_pem), "-vv")
+    assert code == 0
+    line = next(x for x in output.splitlines() if x.startswith("connection 127.0.0.1:"))
+    assert f"certificate valid until {expiry:%Y-%m-%d %H:%M} UTC" in line
