@@ -39,6 +39,7 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
     """Autodiscover (unless skipped), then every step; the result says what happened."""
     result = result if result is not None else ProbeResult(mailbox)
     result.auth_method = mailbox.auth.method
+    result.running = "connect" if mailbox.skips_autodiscover else "autodiscover"  # set-up
     auth = flow_for(mailbox.auth, mailbox.address)
     with Transport(run.connection, verify) as transport:
         start = time.monotonic()
