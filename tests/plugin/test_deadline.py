@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
 from check_mapi.emulator import Emulator, loads
 
+from ..conftest import Tls
 from .conftest import BASE, PASSWORD, SMTP, fault_toml
 from .stall import REQUESTS, STEP_INDEX, StallingRelay
 
@@ -272,14 +272,11 @@ def check_mode(rigs: Rigs, mode: str, state: str = "critical") -> None:
 
 
 @pytest.fixture(scope="module")
-def relay_tls(tmp_path_factory: pytest.TempPathFactory) -> RelayTls:
-    """A CA for the plugin (``--ca-file``) and a server context for the relays."""
-    ca = trustme.CA()
-    folder = tmp_path_factory.mktemp("deadline-tls")
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+def relay_tls(tls: Tls) -> RelayTls:
+    """The shared test CA for the plugin (``--ca-file``), a server context for the relays."""
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server)
-    return RelayTls(folder / "ca.pem", server)
+    server.load_cert_chain(str(tls.cert_pem), str(tls.key_pem))
+    return RelayTls(tls.ca_pem, server)
 
 
 @pytest.fixture
