@@ -29,6 +29,8 @@ V2_PROTOCOLS = {"autodiscoverv1": ("AutodiscoverV1", "/autodiscover/autodiscover
                 "rest": ("Rest", "/api")}
 
 Node = tuple[str, dict[str, str], "str | list[Node]"]
+NEVER_S = 86400.0  # pending_forever on autodiscover: until the client gives up
+
 
 
 def _n(name: str, content: str | list[Node] = "", **attrs: str) -> Node:
@@ -81,7 +83,9 @@ class Autodiscover:
         reply = self._answer(req, mailbox, address or legacy_dn or "", fault)
         if fault is None:
             return reply
-        return replace(reply, delay_s=fault.latency_ms / 1000, drop=fault.drop_connection,
+        # POX has no PENDING keep-alive: "forever" is an answer that never comes
+        delay = NEVER_S if fault.pending_forever else fault.latency_ms / 1000
+        return replace(reply, delay_s=delay, drop=fault.drop_connection,
                        truncate_body=fault.truncate_body, fault=True)
 
     def _answer(self, req: Request, mailbox: Mailbox | None, asked: str,

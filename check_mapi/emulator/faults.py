@@ -37,6 +37,7 @@ class Fault:
     truncate_body: bool = False  # well-framed HTTP, but the body cut in half
     drop_connection: bool = False  # close the TCP connection in the middle of the answer
     pending_forever: bool = False  # PROCESSING, then PENDING until the client gives up
+    # (autodiscover: no answer at all until the client gives up)
     malformed_xml: bool = False  # autodiscover: an XML document that does not parse
     redirect_loop: bool = False  # autodiscover: redirectAddr to the address asked for
     times: int = 0

@@ -251,3 +251,12 @@ def test_redirect_addr_end_to_end(start: Start) -> None:
         f"  POST {emulator.autodiscover_url}: HTTP 200: settings, MAPI over HTTP (internal and "
         "external)",
         f"  settings are those of {SMTP}"]
+
+
+def test_pending_forever_at_autodiscover_never_answers(start: Start) -> None:
+    """POX has no PENDING keep-alive: the fault is an answer that never comes."""
+    emulator = start(config(PROBE + fault(pending_forever=True)))
+    outcome = probe(emulator, "-t", "1")
+    assert outcome.status == (f"MAPI CRITICAL - {SMTP}: autodiscover failed: timed out: the "
+                              "check's time budget ran out")
+    assert emulator.stats().faults_applied == 1
