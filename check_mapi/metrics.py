@@ -55,6 +55,9 @@ METRICS: tuple[Metric, ...] = (
           step=False),
     Metric("inbox_items", "inbox_items", "", False, False, ("--items-warning",),
            ("--items-critical",), False, 0, None, "the Inbox's item count"),
+    Metric("cert", "cert_days", "", False, False, ("--cert-warning",), ("--cert-critical",),
+           False, None, None, "days until the first server certificate to expire expires "
+           "(Autodiscover's and the MAPI endpoint's); e.g. --cert-warning 30: "),
 )
 
 

@@ -19,7 +19,7 @@ from .resolver import Resolution
 
 DEFAULT_CLIENT_APPLICATION = "Outlook/16.0.18129.20116"
 EXPECT_PROTOCOLS = ("mapihttp", "outlook-anywhere", "any")
-AUTH_METHODS = ("basic", "bearer")
+AUTH_METHODS = ("auto", "basic", "ntlm", "negotiate", "kerberos", "bearer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,9 @@ class AuthSpec:
     """What to authenticate with; ``check_mapi.auth.flow_for`` decides how."""
 
     method: str  # one of AUTH_METHODS
-    username: str | None = None  # the logon name (Basic); None: the mailbox address
+    username: str | None = None  # DOMAIN\\user, a UPN or user; None: the mailbox address
     secret: Secret | None = None
+    basic_over_http: bool = False  # consent to Basic over plain http to a non-loopback host
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,16 @@ class ConnectionSettings:
     ca_file: str | None = None
     insecure: bool = False
     proxy: str | None = None
+    proxy_user: str | None = None  # DOMAIN\\user for a Windows (NTLM) proxy, or user (Basic)
+    proxy_secret: Secret | None = None
+    proxy_domain: str | None = None  # the NTLM domain when proxy_user has none
+    no_proxy: tuple[str, ...] = ()  # hosts (and .domain suffixes) reached directly
+    proxy_from_env: bool = False  # honour HTTP(S)_PROXY / NO_PROXY of the environment
+    resolve: tuple[tuple[str, str], ...] = ()  # (host, address): like check_http -I / curl
+    family: int = 0  # 0 any, 4 IPv4 only, 6 IPv6 only
+    client_cert: str | None = None  # PEM certificate (chain) for mutual TLS
+    client_key: str | None = None  # its PEM key, when not in client_cert
+    client_key_secret: Secret | None = None  # the key's passphrase
     user_agent: str = "check_mapi"
 
 

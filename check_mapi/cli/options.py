@@ -9,6 +9,7 @@ in the run).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -26,7 +27,13 @@ from ..settings import (
     default_state_dir,
 )
 from .parser import threshold_dest
-from .secrets import PASSWORD_ENV, TOKEN_ENV, read_secret_file
+from .secrets import (
+    KEY_PASSWORD_ENV,
+    PASSWORD_ENV,
+    PROXY_PASSWORD_ENV,
+    TOKEN_ENV,
+    read_secret_file,
+)
 
 MAX_CACHE_SECONDS = 86400.0
 MAX_TIMEOUT = 3600.0
@@ -53,8 +60,7 @@ def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
         drift_state=ServiceState[args.drift_state.upper()], ranges=ranges,
         verbose=args.verbose, show_subjects=args.show_subjects, rows=args.rows,
         client_application=args.client_application,
-        connection=ConnectionSettings(ca_file=args.ca_file, insecure=args.insecure,
-                                      proxy=args.proxy),
+        connection=_connection(args, env),
         autodiscover_cache=args.autodiscover_cache,
         state_dir=args.state_dir or default_state_dir(env))
     mailbox = MailboxSettings(
@@ -97,7 +103,8 @@ def _secret(file: str | None, env_name: str, plain: str | None, what: str,
             env: Mapping[str, str]) -> Secret | None:
     """From the --WHAT-file, the environment variable, or --WHAT, in that order."""
     if file:
-        return Secret(read_secret_file(file, f"{what} file"), f"--{what}-file {file}")
+        return Secret(read_secret_file(file, f"{what.replace('-', ' ')} file"),
+                      f"--{what}-file {file}")
     if env.get(env_name):
         return Secret(env[env_name], f"${env_name}")
     return Secret(plain, f"--{what}") if plain else None
@@ -105,16 +112,63 @@ def _secret(file: str | None, env_name: str, plain: str | None, what: str,
 
 def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> AuthSpec:
     token = _secret(args.token_file, TOKEN_ENV, args.token, "token", env)
-    method = args.auth or ("bearer" if token else "basic")
+    method = args.auth or ("bearer" if token else "auto")
     if method == "bearer":
         if token is None:
             raise ConfigError("--auth bearer needs a token: --token-file or CHECK_MAPI_TOKEN")
         return AuthSpec("bearer", None, token)
     password = _secret(args.password_file, PASSWORD_ENV, args.password, "password", env)
-    if password is None:
+    if password is None and method != "kerberos":  # Kerberos may use the host's ticket
         raise ConfigError("no password: give --password-file, CHECK_MAPI_PASSWORD or an "
                           "--extra-opts section")
-    return AuthSpec("basic", args.username, password)
+    return AuthSpec(method, args.username, password, args.allow_basic_over_http)
+
+
+def _connection(args: argparse.Namespace, env: Mapping[str, str]) -> ConnectionSettings:
+    """TLS trust, proxy and its credentials, name resolution overrides, client certificate."""
+    proxy_secret = _secret(args.proxy_password_file, PROXY_PASSWORD_ENV, args.proxy_password,
+                           "proxy-password", env)
+    if proxy_secret is not None and not args.proxy_user:
+        raise ConfigError("a proxy password needs --proxy-user")
+    if args.proxy_user and not (args.proxy or args.proxy_from_env):
+        raise ConfigError("--proxy-user needs --proxy or --proxy-from-env")
+    if args.proxy_user and proxy_secret is None:
+        raise ConfigError("--proxy-user needs a password: --proxy-password-file or "
+                          f"{PROXY_PASSWORD_ENV}")
+    key_secret = None
+    if args.client_key_password_file:
+        key_secret = Secret(read_secret_file(args.client_key_password_file,
+                                             "client key password file"),
+                            f"--client-key-password-file {args.client_key_password_file}")
+    elif env.get(KEY_PASSWORD_ENV):
+        key_secret = Secret(env[KEY_PASSWORD_ENV], f"${KEY_PASSWORD_ENV}")
+    if (args.client_key or key_secret) and not args.client_cert:
+        raise ConfigError("--client-key and its password need --client-cert")
+    return ConnectionSettings(
+        ca_file=args.ca_file, insecure=args.insecure, proxy=args.proxy,
+        proxy_user=args.proxy_user, proxy_secret=proxy_secret, proxy_domain=args.proxy_domain,
+        no_proxy=tuple(h.strip().lower() for h in (args.no_proxy or "").split(",")
+                       if h.strip()),
+        proxy_from_env=args.proxy_from_env, resolve=_resolve(args), family=args.family,
+        client_cert=args.client_cert, client_key=args.client_key,
+        client_key_secret=key_secret)
+
+
+def _resolve(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """--ip ADDRESS (every host) and --resolve HOST:ADDRESS, addresses checked."""
+    pairs = [("*", args.ip)] if args.ip else []
+    for item in args.resolve:
+        host, sep, address = item.partition(":")
+        if not sep or not host or not address:
+            raise ConfigError(f"--resolve {item!r} is not HOST:ADDRESS")
+        pairs.append((host.strip().lower().rstrip("."), address))
+    for host, address in pairs:
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            option = "--ip" if host == "*" else "--resolve"
+            raise ConfigError(f"{option} {address!r} is not an IP address") from None
+    return tuple((host, address.strip("[]")) for host, address in pairs)
 
 
 def _check_mapihttp_settings(args: argparse.Namespace) -> resolver.Resolution | None:

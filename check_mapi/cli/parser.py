@@ -16,13 +16,15 @@ from .. import __version__, metrics
 from ..errors import ConfigError
 from ..resolver import TOPOLOGIES
 from ..settings import AUTH_METHODS, DEFAULT_CLIENT_APPLICATION, EXPECT_PROTOCOLS
-from .secrets import PASSWORD_ENV, TOKEN_ENV
+from .secrets import KEY_PASSWORD_ENV, PASSWORD_ENV, PROXY_PASSWORD_ENV, TOKEN_ENV
 
 EPILOG = f"""\
 Secrets: the password comes from --password-file, ${PASSWORD_ENV}, an --extra-opts section
 (password=...), or --password (visible in ps: avoid). A bearer token comes from
---token-file, ${TOKEN_ENV}, --extra-opts (token=...) or --token. Files holding secrets
-must not be readable by group or others.
+--token-file, ${TOKEN_ENV}, --extra-opts (token=...) or --token; the proxy's password
+from --proxy-password-file, ${PROXY_PASSWORD_ENV}, --extra-opts (proxy-password=...) or
+--proxy-password; a client key's passphrase from --client-key-password-file or
+${KEY_PASSWORD_ENV}. Files holding secrets must not be readable by group or others.
 
 Thresholds use the Monitoring Plugins range syntax (10, 5:, ~:10, @1:2), in seconds for
 times. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -83,8 +85,15 @@ def build_parser() -> Parser:
                         help="newest Inbox items to read (default 5)")
     auth = p.add_argument_group("authentication")
     auth.add_argument("--auth", choices=AUTH_METHODS,
-                      help="default: bearer when a token is given, else basic")
-    auth.add_argument("-u", "--username", help="logon name (default: the mailbox address)")
+                      help="default: bearer when a token is given, else auto: what the "
+                           "server offers, Kerberos (with a ticket), NTLM, then Basic "
+                           "(over TLS only)")
+    auth.add_argument("-u", "--username",
+                      help="logon name: DOMAIN\\user, user@domain (UPN) or user (default: "
+                           "the mailbox address)")
+    auth.add_argument("--allow-basic-over-http", action="store_true",
+                      help="send Basic credentials over plain http to a host that is not "
+                           "loopback (they are readable on the network: refused without this)")
     auth.add_argument("--password-file", metavar="FILE")
     auth.add_argument("--password", help="the password itself: visible in ps, avoid")
     auth.add_argument("--token-file", metavar="FILE", help="OAuth bearer token file")
@@ -92,7 +101,7 @@ def build_parser() -> Parser:
     tls = p.add_argument_group("connection")
     tls.add_argument("--ca-file", metavar="PEM", help="trust this CA bundle instead of certifi's")
     tls.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    tls.add_argument("--proxy", metavar="URL", help="HTTP(S) proxy")
+    _add_connection_options(tls)
     tls.add_argument("-t", "--timeout", type=float, default=30.0, metavar="SECONDS",
                      help="the plugin ends within this many seconds, start-up included "
                           "(default 30); a slice is kept for Disconnect")
@@ -108,6 +117,37 @@ def build_parser() -> Parser:
                      help="list the newest items' subjects and senders (private data)")
     _add_mapihttp_options(p)
     return p
+
+
+def _add_connection_options(group: argparse._ArgumentGroup) -> None:
+    """Proxy, name resolution and client certificate options."""
+    group.add_argument("--proxy", metavar="URL", help="HTTP(S) proxy (http://host:port)")
+    group.add_argument("--proxy-user", metavar="USER",
+                       help="proxy logon name: DOMAIN\\user for a Windows (NTLM) proxy, else "
+                            "user (Basic)")
+    group.add_argument("--proxy-password-file", metavar="FILE")
+    group.add_argument("--proxy-password", help="the proxy password itself: visible in ps")
+    group.add_argument("--proxy-domain", metavar="DOMAIN",
+                       help="NTLM domain of --proxy-user when it names none")
+    group.add_argument("--no-proxy", metavar="HOSTS",
+                       help="comma-separated hosts or .domain suffixes reached directly")
+    group.add_argument("--proxy-from-env", action="store_true",
+                       help="honour HTTP_PROXY/HTTPS_PROXY/NO_PROXY of the environment (off: "
+                            "monitoring daemons run with odd environments)")
+    group.add_argument("--ip", metavar="ADDRESS",
+                       help="connect to this address for every host (one server behind a "
+                            "load balancer); the name still goes into TLS and Host")
+    group.add_argument("--resolve", metavar="HOST:ADDRESS", action="append", default=[],
+                       help="connect to ADDRESS for HOST (repeatable), like curl --resolve")
+    family = group.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4, default=0,
+                        help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    group.add_argument("--client-cert", metavar="PEM",
+                       help="client certificate for mutual TLS (with its key, or --client-key)")
+    group.add_argument("--client-key", metavar="PEM", help="the client certificate's key")
+    group.add_argument("--client-key-password-file", metavar="FILE",
+                       help="passphrase of an encrypted --client-key")
 
 
 def threshold_dest(metric: metrics.Metric, level: str) -> str:

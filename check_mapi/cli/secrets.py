@@ -13,6 +13,8 @@ from ..errors import ConfigError
 
 PASSWORD_ENV = "CHECK_MAPI_PASSWORD"
 TOKEN_ENV = "CHECK_MAPI_TOKEN"
+PROXY_PASSWORD_ENV = "CHECK_MAPI_PROXY_PASSWORD"
+KEY_PASSWORD_ENV = "CHECK_MAPI_KEY_PASSWORD"
 
 
 def check_private(path: str, what: str) -> None:
