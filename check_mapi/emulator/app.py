@@ -50,7 +50,7 @@ class App:
         self.stop_event = threading.Event()
         self.base_url = ""
         self.sessions = Sessions(config.server.session_expiration_ms / 1000, self.stats)
-        faults = FaultBook()
+        self._faults = faults = FaultBook()
         stores = {m.smtp.lower(): build_store(m) for m in config.mailboxes}
         known = frozenset(m.legacy_dn.lower() for m in config.mailboxes)
         self.emsmdb = emsmdb.Endpoint(config, self.sessions, stores, faults, self.stats, known)
@@ -65,6 +65,8 @@ class App:
                     "bearer_authorization_uri": settings.bearer_authorization_uri}
         self._policy = AuthPolicy(
             methods=settings.methods, require_channel_binding=settings.require_channel_binding,
+            server_name=settings.server_name or config.server.frontend_server,
+            dns_domain=settings.dns_domain, refuse_ntlmv1=settings.refuse_ntlmv1,
             **{k: v for k, v in optional.items() if v is not None})
 
     def new_connection_auth(self) -> ConnectionAuth:
@@ -79,12 +81,34 @@ class App:
             return REQUEST_KINDS.get(kind, "emsmdb_other")
         return where or "other"
 
-    def challenge(self, result: AuthResult) -> Reply:
-        """The 401 of Exchange's front end: one WWW-Authenticate per method, empty body."""
+    def challenge(self, result: AuthResult, close: bool = False) -> Reply:
+        """The 401 of Exchange's front end: one WWW-Authenticate per method, empty body.
+
+        ``close``: a ``close_after_challenge`` fault; ``Connection: close`` makes the server
+        close the connection once the 401 is sent.
+        """
         self.stats.bump("auth_challenges")
         headers = (*result.headers, ("Cache-Control", "private"),
                    ("Content-Length", "0"), *exchange_headers(self.config.server))
-        return Reply(401, headers)
+        return Reply(401, (*headers, ("Connection", "close")) if close else headers,
+                     fault=close)
+
+    def closes_after_challenge(self, where: str | None, req: Request) -> bool:
+        """True when a ``close_after_challenge`` fault takes this unauthenticated request.
+
+        Only for ``connect`` (mailbox from ``MailboxId``) and ``autodiscover`` (mailbox from
+        the POX body): the steps whose mailbox is known before authentication.
+        """
+        if where == "emsmdb" and (req.header("X-RequestType") or "").strip().lower() == "connect":
+            step = "connect"
+            mailbox_id = next((v for k, v in req.query.items() if k.lower() == "mailboxid"), "")
+            mailbox = self.config.by_mailbox_id(mailbox_id.partition("@")[0])
+        elif where == "autodiscover":
+            step, mailbox = "autodiscover", self.autodiscover.mailbox_of(req.body)
+        else:
+            return False
+        return mailbox is not None and self._faults.take(
+            mailbox.faults, step, at_challenge=True) is not None
 
     def dispatch(self, where: str | None, req: Request) -> Reply:
         if where == "stats":

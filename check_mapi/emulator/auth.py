@@ -5,8 +5,10 @@ Shaped like Exchange's ``/mapi`` virtual directory (mapi-http.md §6, RFC 7235 �
 authenticating the TCP connection, optional Extended Protection (RFC 5929 tls-server-end-point
 channel binding), and a Bearer challenge with Exchange's parameters (mapi-http.md §6.3).
 
-This module is the policy: challenges, Basic (RFC 7617), Bearer (RFC 6750) and which account a
-user name means. The NTLM/Negotiate acceptor, its process-global user file and the channel
+This module is the policy: challenges, Basic (RFC 7617), Bearer (RFC 6750), which account a
+user name means, and what Exchange refuses beyond a wrong password: missing channel bindings
+(Extended Protection "Require") and NTLMv1 (``AuthPolicy.refuse_ntlmv1``). The NTLM/Negotiate
+acceptor, its process-global user file, the names in its CHALLENGE message and the channel
 bindings are :mod:`.ntlm`. User names: "user", "DOMAIN\\user" or the smtp address; a DOMAIN
 other than ``AuthPolicy.domain`` is refused.
 """
@@ -49,12 +51,29 @@ class AuthPolicy:
     bearer_client_id: str = "00000002-0000-0ff1-ce00-000000000000"
     bearer_trusted_issuers: str = "00000001-0000-0000-c000-000000000000@*"
     bearer_authorization_uri: str = "https://login.microsoftonline.com/common/oauth2/authorize"
-    domain: str = "CONTOSO"
+    domain: str = "CONTOSO"  # NetBIOS domain: DOMAIN\user, NTLM TargetName, MsvAvNbDomainName
+    server_name: str = "EXCAS01"  # the NTLM CHALLENGE's computer: a host name or a FQDN
+    dns_domain: str | None = None  # MsvAvDnsDomainName; None: the realm without its host label
+    refuse_ntlmv1: bool | None = None  # None: refused when require_channel_binding is set
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods or len(set(self.methods)) != len(self.methods):
             raise ValueError(f"auth methods must be distinct names out of {METHODS}")
+
+    @property
+    def refuses_ntlmv1(self) -> bool:
+        """Exchange with Extended Protection cannot take NTLMv1 (no AV pairs to bind)."""
+        return self.require_channel_binding if self.refuse_ntlmv1 is None else self.refuse_ntlmv1
+
+    @property
+    def challenge_names(self) -> ntlm.ChallengeNames:
+        """``dns_domain`` defaults to the realm less its first label when it has three or more
+        (mail.contoso.com -> contoso.com), else to the realm."""
+        dns_domain = self.dns_domain
+        if dns_domain is None:
+            dns_domain = self.realm.partition(".")[2] if self.realm.count(".") >= 2 else self.realm
+        return ntlm.ChallengeNames.of(self.domain, self.server_name, dns_domain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +85,7 @@ class AuthResult:
     headers: tuple[tuple[str, str], ...]
     method: str | None
     handshake_completed: bool  # credentials were verified on this request (success or failure)
+    challenge: bool = False  # a 401 carrying an NTLM/Negotiate challenge: the handshake goes on
 
 
 def _logon_name(account: Account) -> str:
@@ -105,6 +125,7 @@ class ConnectionAuth:
         self._policy = policy
         self._accounts = tuple(accounts)
         self._ntlm_users = _ntlm_users(self._accounts)
+        self._names = policy.challenge_names
         self._bindings = (
             ntlm.channel_bindings(channel_binding)
             if channel_binding is not None and policy.require_channel_binding
@@ -214,13 +235,15 @@ class ConnectionAuth:
         elif not token or self._context is None or self._scheme != method:
             self._context = None
             return self._refuse(method)
-        elif self._bindings is not None and not ntlm.carries_channel_binding(token):
+        elif (self._policy.refuses_ntlmv1 and ntlm.is_ntlmv1(token)) or (
+            self._bindings is not None and not ntlm.carries_channel_binding(token)
+        ):
             self._context = None
             return self._refuse(method, checked=True)
         with ntlm.user_file(self._ntlm_users, self._policy.domain):
             try:
                 if initial:
-                    self._context = ntlm.new_acceptor(method, self._bindings)
+                    self._context = ntlm.new_acceptor(method, self._bindings, self._names)
                 output: bytes | None = self._context.step(token)
                 complete = bool(self._context.complete)
                 principal = self._context.client_principal if complete else None
@@ -245,7 +268,7 @@ class ConnectionAuth:
             if not header:
                 self._context = None
                 return self._refuse(method)
-            return AuthResult(None, 401, header, method, False)
+            return AuthResult(None, 401, header, method, False, challenge=True)
         self._context = None
         account = self._find(principal or "")
         if account is None:

@@ -76,9 +76,7 @@ class Autodiscover:
             message = "Invalid Request" if parsed == 600 else "Provider is not available"
             return self._xml(error_document(parsed, message, None))
         address, legacy_dn = parsed
-        mailbox = self.config.by_smtp(address) if address else next(
-            (m for m in self.config.mailboxes if m.legacy_dn.lower() == (legacy_dn or "").lower()),
-            None)
+        mailbox = self._mailbox(address, legacy_dn)
         fault = self.faults.take(mailbox.faults, "autodiscover") if mailbox else None
         reply = self._answer(req, mailbox, address or legacy_dn or "", fault)
         if fault is None:
@@ -87,6 +85,17 @@ class Autodiscover:
         delay = NEVER_S if fault.pending_forever else fault.latency_ms / 1000
         return replace(reply, delay_s=delay, drop=fault.drop_connection,
                        truncate_body=fault.truncate_body, fault=True)
+
+    def mailbox_of(self, body: bytes) -> Mailbox | None:
+        """The mailbox a POX request body asks for, if any (read before authentication too)."""
+        parsed = _parse_request(body)
+        return None if isinstance(parsed, int) else self._mailbox(*parsed)
+
+    def _mailbox(self, address: str | None, legacy_dn: str | None) -> Mailbox | None:
+        if address:
+            return self.config.by_smtp(address)
+        wanted = (legacy_dn or "").lower()
+        return next((m for m in self.config.mailboxes if m.legacy_dn.lower() == wanted), None)
 
     def _answer(self, req: Request, mailbox: Mailbox | None, asked: str,
                 fault: Fault | None) -> Reply:

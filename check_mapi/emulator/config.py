@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
 from ..wire import ErrorCode
 from .faults import Fault, fault_steps
+from .tables import Table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,6 +99,9 @@ class AuthSettings:
     require_channel_binding: bool = False
     realm: str | None = None
     domain: str | None = None
+    server_name: str | None = None  # None: ServerFacts.frontend_server
+    dns_domain: str | None = None  # None: from the realm (AuthPolicy.challenge_names)
+    refuse_ntlmv1: bool | None = None  # None: as require_channel_binding
     bearer_client_id: str | None = None
     bearer_trusted_issuers: str | None = None
     bearer_authorization_uri: str | None = None
@@ -132,69 +135,14 @@ class EmulatorConfig:
         return next((m for m in self.mailboxes if m.guid == guid), None)
 
 
-class _Table:
-    """A TOML table with its dotted path, for one-line errors; tracks unused keys."""
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: must be a table")
-        self.data: dict[str, Any] = data
-        self.path = path
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            return default
-        value = self.data[name]
-        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
-            raise ConfigError(f"{self.key(name)}: expected {_kind_name(kind)}, "
-                              f"got {type(value).__name__}")
-        return value
-
-    def require(self, name: str, kind: type | tuple[type, ...]) -> Any:
-        if name not in self.data:
-            raise ConfigError(f"{self.key(name)}: missing")
-        return self.get(name, kind)
-
-    def tables(self, name: str) -> list[_Table]:
-        self.used.add(name)
-        items = self.data.get(name, [])
-        if not isinstance(items, list):
-            raise ConfigError(f"{self.key(name)}: must be an array of tables ([[{name}]])")
-        return [_Table(item, f"{self.key(name)}[{n}]") for n, item in enumerate(items)]
-
-    def sub(self, name: str) -> _Table:
-        self.used.add(name)
-        return _Table(self.data.get(name, {}), self.key(name))
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(f"{self.key(unknown[0])}: unknown key")
-
-
-def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false", float: "a number",
-             list: "an array", datetime: "a date-time"}
-    return " or ".join(names.get(k, k.__name__) for k in _kinds(kind))
-
-
-def _positive(t: _Table, name: str, default: int, minimum: int = 1) -> int:
+def _positive(t: Table, name: str, default: int, minimum: int = 1) -> int:
     value: int = t.get(name, int, default)
     if value < minimum:
         raise ConfigError(f"{t.key(name)}: must be at least {minimum}")
     return value
 
 
-def _error_code(t: _Table, name: str) -> int | None:
+def _error_code(t: Table, name: str) -> int | None:
     value = t.get(name, (int, str))
     if value is None or isinstance(value, int):
         if value is not None and not 0 <= value <= 0xFFFFFFFF:
@@ -207,7 +155,7 @@ def _error_code(t: _Table, name: str) -> int | None:
                           "(use a name like ecLoginFailure or a number)") from None
 
 
-def _guid(t: _Table, name: str, default: uuid.UUID) -> uuid.UUID:
+def _guid(t: Table, name: str, default: uuid.UUID) -> uuid.UUID:
     text = t.get(name, str)
     if text is None:
         return default
@@ -217,7 +165,7 @@ def _guid(t: _Table, name: str, default: uuid.UUID) -> uuid.UUID:
         raise ConfigError(f"{t.key(name)}: {text!r} is not a GUID") from None
 
 
-def _moment(t: _Table, name: str) -> datetime | None:
+def _moment(t: Table, name: str) -> datetime | None:
     value = t.get(name, (datetime, date, str))
     if value is None:
         return None
@@ -231,7 +179,7 @@ def _moment(t: _Table, name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _fault(t: _Table) -> Fault:
+def _fault(t: Table) -> Fault:
     step = t.require("step", str)
     steps = fault_steps()
     if step not in steps:
@@ -239,7 +187,16 @@ def _fault(t: _Table) -> Fault:
     status = t.get("http_status", int)
     if status is not None and not 100 <= status <= 599:
         raise ConfigError(f"{t.key('http_status')}: {status} is not an HTTP status")
-    fault = Fault(
+    try:
+        fault = _fault_of(t, step, status)
+    except ValueError as err:  # Fault's own check of close_after_challenge
+        raise ConfigError(f"{t.key('close_after_challenge')}: {err}") from None
+    t.done()
+    return fault
+
+
+def _fault_of(t: Table, step: str, status: int | None) -> Fault:
+    return Fault(
         step=step, latency_ms=_positive(t, "latency_ms", 0, 0), http_status=status,
         retry_after=t.get("retry_after", int), response_code=t.get("response_code", int),
         status_code=_error_code(t, "status_code"), error_code=_error_code(t, "error_code"),
@@ -249,12 +206,11 @@ def _fault(t: _Table) -> Fault:
         pending_forever=t.get("pending_forever", bool, False),
         malformed_xml=t.get("malformed_xml", bool, False),
         redirect_loop=t.get("redirect_loop", bool, False),
+        close_after_challenge=t.get("close_after_challenge", bool, False),
         times=_positive(t, "times", 0, 0))
-    t.done()
-    return fault
 
 
-def _item(t: _Table) -> InboxItem:
+def _item(t: Table) -> InboxItem:
     item = InboxItem(
         subject=t.get("subject", str), sender_name=t.get("sender_name", str),
         sender_email=t.get("sender_email", str), received=_moment(t, "received"),
@@ -277,7 +233,7 @@ def _generated(count: int) -> tuple[InboxItem, ...]:
         size=2048 + n, read=n % 2 == 0) for n in range(count))
 
 
-def _tristate(t: _Table, name: str) -> bool | None:
+def _tristate(t: Table, name: str) -> bool | None:
     value = t.get(name, (bool, str))
     if isinstance(value, str):
         if value.lower() not in ("null", "$null"):
@@ -286,7 +242,7 @@ def _tristate(t: _Table, name: str) -> bool | None:
     return value  # type: ignore[no-any-return]
 
 
-def _mailbox(t: _Table, organization: str) -> Mailbox:
+def _mailbox(t: Table, organization: str) -> Mailbox:
     smtp: str = t.require("smtp", str)
     local, at, domain = smtp.partition("@")
     if not (local and at and domain) or "@" in domain or any(c.isspace() for c in smtp):
@@ -312,7 +268,7 @@ def _mailbox(t: _Table, organization: str) -> Mailbox:
     return mailbox
 
 
-def _server(t: _Table) -> ServerFacts:
+def _server(t: Table) -> ServerFacts:
     d = ServerFacts()
     facts = ServerFacts(
         version=t.get("version", str, d.version),
@@ -336,7 +292,7 @@ def _server(t: _Table) -> ServerFacts:
     return facts
 
 
-def _auth(t: _Table) -> AuthSettings:
+def _auth(t: Table) -> AuthSettings:
     methods = t.get("methods", list, list(AuthSettings().methods))
     for method in methods:
         if method not in AUTH_METHODS:
@@ -348,6 +304,8 @@ def _auth(t: _Table) -> AuthSettings:
         methods=tuple(methods),
         require_channel_binding=t.get("require_channel_binding", bool, False),
         realm=t.get("realm", str), domain=t.get("domain", str),
+        server_name=_name(t, "server_name"), dns_domain=_name(t, "dns_domain"),
+        refuse_ntlmv1=t.get("refuse_ntlmv1", bool),
         bearer_client_id=t.get("bearer_client_id", str),
         bearer_trusted_issuers=t.get("bearer_trusted_issuers", str),
         bearer_authorization_uri=t.get("bearer_authorization_uri", str))
@@ -355,9 +313,20 @@ def _auth(t: _Table) -> AuthSettings:
     return settings
 
 
+def _name(t: Table, key: str) -> str | None:
+    """A host or domain name for the NTLM challenge: letters, digits, '-', '.', '_'."""
+    value: str | None = t.get(key, str)
+    if value is not None and not (
+        value.isascii() and value.replace("-", "").replace(".", "").replace("_", "").isalnum()
+        and not value.startswith(".") and not value.endswith(".")
+    ):
+        raise ConfigError(f"{t.key(key)}: {value!r} is not a host or domain name")
+    return value
+
+
 def parse_config(data: Mapping[str, object]) -> EmulatorConfig:
     """Validate an already parsed TOML document."""
-    root = _Table(dict(data), "")
+    root = Table(dict(data), "")
     server = _server(root.sub("server"))
     org = root.sub("organization")
     org_enabled = org.get("mapi_http_enabled", bool, True)

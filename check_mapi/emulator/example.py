@@ -41,10 +41,24 @@ mapi_http_enabled = true
 [auth]
 # Offered in this order in WWW-Authenticate: any of "negotiate", "ntlm", "basic", "bearer".
 methods = ["negotiate", "ntlm", "basic", "bearer"]
-# Extended Protection: NTLM/Negotiate must carry the TLS channel binding (TLS only).
+# Extended Protection: NTLM/Negotiate must carry the TLS channel binding (TLS only; the
+# tls-server-end-point hash is the certificate's signature hash, e.g. SHA-384 for ECDSA P-384).
 require_channel_binding = false
+# Refuse NTLMv1 and LM responses, as Exchange with Extended Protection does (also on plain
+# HTTP). Left out: the same as require_channel_binding.
+# refuse_ntlmv1 = true
+# Basic realm.
 realm = "mail.contoso.com"
+# NetBIOS domain: accepted in DOMAIN\\user; the NTLM challenge's TargetName and
+# MsvAvNbDomainName.
 domain = "CONTOSO"
+# The server the NTLM challenge names: MsvAvNbComputerName (first label, upper case) and
+# MsvAvDnsComputerName (a FQDN as given, a host name + "." + dns_domain).
+# Left out: [server] frontend_server.
+# server_name = "EXCAS01"
+# MsvAvDnsDomainName and MsvAvDnsTreeName. Left out: the realm without its first label when
+# it has three or more (mail.contoso.com -> contoso.com), else the realm.
+# dns_domain = "contoso.com"
 # Bearer challenge parameters (defaults are Exchange Online's):
 # bearer_client_id = "00000002-0000-0ff1-ce00-000000000000"
 # bearer_trusted_issuers = "00000001-0000-0000-c000-000000000000@*"
@@ -101,6 +115,9 @@ message_class = "REPORT.IPM.Note.NDR"
 # wrong_server (logon: ecWrongServer redirect), truncate_body, drop_connection,
 # pending_forever, malformed_xml (autodiscover), redirect_loop (autodiscover),
 # times (only the first N requests of the step; 0 = all).
+# close_after_challenge = true (connect, autodiscover; with no other key but times): send the
+# NTLM/Negotiate challenge with "Connection: close" and close the connection, so the client's
+# AUTHENTICATE leg finds the handshake gone.
 [[mailbox.fault]]
 step = "inbox"
 latency_ms = 150       # PENDING keep-alives are sent meanwhile

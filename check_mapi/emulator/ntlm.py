@@ -4,10 +4,23 @@ NTLM and Negotiate ([MS-NLMP], RFC 4559) authenticate the TCP connection; Extend
 binds them to the TLS certificate (RFC 5929 tls-server-end-point, [MS-NLMP] 3.1.5.1.2). The
 policy around them (which methods, challenges, Basic, Bearer) is :mod:`.auth`.
 
-Process-global state: pyspnego's NTLM acceptor has no credential argument; it reads the file named
-by the environment variable ``NTLM_USER_FILE`` on every Authenticate message. :class:`_NtlmUserFile`
-points that variable once at a private 0600 file and swaps the file's content under a lock for each
-acceptor step (:func:`user_file`), so emulators with different accounts can share a process.
+What pyspnego 0.12.4 offers an acceptor, and what this module therefore does (the one place
+that uses pyspnego's private parts; the block "pyspnego private API" below):
+
+- Credentials: no argument. The only supported input is the file named by the environment
+  variable ``NTLM_USER_FILE``, read on every AUTHENTICATE message (``spnego._ntlm``
+  ``_NTLMCredential``). :class:`_NtlmUserFile` points that variable once at a private 0600
+  file and swaps the file's content under a lock for each acceptor step (:func:`user_file`),
+  so that emulators with different accounts can share a process. The file holds password
+  hashes (smbpasswd lines): the other supported format, ``DOMAIN:USER:PASSWORD``, cannot hold
+  a password with ':'. The hashes come from the private ``spnego._ntlm_raw.crypto`` (MD4 is
+  not in hashlib on OpenSSL 3, LM needs DES).
+- The CHALLENGE message: pyspnego names the machine (``socket.gethostname()``) and the
+  domain "WORKSTATION", with no setting. :class:`_ExchangeNtlm` (a subclass of the private
+  ``NTLMProxy``) rewrites it with Exchange's names (:class:`ChallengeNames`) and hands it to
+  pyspnego's Negotiate wrapper through its private ``_negotiate_contexts`` argument.
+- NTLMv1: refused only by ``LM_COMPAT_LEVEL=5``, another process-wide variable; the emulator
+  looks at the AUTHENTICATE message itself instead (:func:`is_ntlmv1`).
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -28,9 +42,14 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
-# Private module, stable since pyspnego 0.1: the only public way to feed the acceptor is the user
-# file, and its smbpasswd format (hashes instead of passwords) copes with ':' in passwords.
+# -- pyspnego private API (why: the module docstring), checked with pyspnego 0.12.4; a release
+# that changes it fails tests/emulator/test_ntlm_exchange.py (the challenge is decoded there).
+from spnego._context import GSSMech
+from spnego._ntlm import NTLMProxy
 from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+from spnego._ntlm_raw.messages import AvId, Challenge, NegotiateFlags, TargetInfo
+
+# -- public API ---------------------------------------------------------------------------------
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
@@ -75,6 +94,29 @@ def channel_bindings(application_data: bytes) -> GssChannelBindings:
     return GssChannelBindings(application_data=application_data)
 
 
+def _nt_response(token: bytes) -> bytes | None:
+    """NtChallengeResponse of the NTLM AUTHENTICATE_MESSAGE in ``token`` ([MS-NLMP] 2.2.1.3).
+
+    None when there is no such message; a Negotiate token is searched for the embedded one.
+    """
+    message = token[token.find(_NTLM_AUTHENTICATE):] if _NTLM_AUTHENTICATE in token else b""
+    if len(message) < 28:
+        return None
+    length, _, offset = struct.unpack_from("<HHI", message, 20)
+    response = message[offset:offset + length]
+    return response if len(response) == length else None
+
+
+def is_ntlmv1(token: bytes) -> bool:
+    """True if ``token`` is an AUTHENTICATE_MESSAGE answered with NTLMv1 or LM only.
+
+    [MS-NLMP] 3.3.1: an NTLMv1 NtChallengeResponse is 24 bytes (0 when only LM is sent); an
+    NTLMv2 one is NTProofStr (16 bytes) plus the NTLMv2_CLIENT_CHALLENGE, always longer.
+    """
+    response = _nt_response(token)
+    return response is not None and len(response) <= 24
+
+
 def carries_channel_binding(token: bytes) -> bool:
     """True if the NTLM AUTHENTICATE_MESSAGE in ``token`` has a non-zero MsvAvChannelBindings.
 
@@ -82,12 +124,8 @@ def carries_channel_binding(token: bytes) -> bool:
     AV pairs) and all-zero bindings ("unknown") even with bindings set; Extended Protection in
     Require mode refuses both. A Negotiate token is searched for the embedded NTLM message.
     """
-    message = token[token.find(_NTLM_AUTHENTICATE):] if _NTLM_AUTHENTICATE in token else b""
-    if len(message) < 28:
-        return False
-    length, _, offset = struct.unpack_from("<HHI", message, 20)
-    response = message[offset:offset + length]
-    if length <= 24 or len(response) != length:
+    response = _nt_response(token)
+    if response is None or len(response) <= 24:
         return False  # NTLMv1 or LM: no room for AV pairs
     position = 16 + 28  # NTProofStr, then the NTLMv2_CLIENT_CHALLENGE header before AvPairs
     while position + 4 <= len(response):
@@ -106,18 +144,72 @@ def is_initial(token: bytes) -> bool:
     return token.startswith(_NTLM_NEGOTIATE) or token[:1] == b"\x60"
 
 
-def new_acceptor(method: str, bindings: GssChannelBindings | None) -> Any:
+@dataclass(frozen=True, slots=True)
+class ChallengeNames:
+    """Who the CHALLENGE_MESSAGE says the server is ([MS-NLMP] 2.2.1.2, 2.2.2.1).
+
+    Like a domain-joined Exchange server: TargetName is the NetBIOS domain (with
+    NTLMSSP_TARGET_TYPE_DOMAIN), and the AV pairs name the domain and the computer.
+    """
+
+    nb_domain: str  # MsvAvNbDomainName and TargetName, e.g. CONTOSO
+    nb_computer: str  # MsvAvNbComputerName, e.g. EXCAS01
+    dns_domain: str  # MsvAvDnsDomainName and MsvAvDnsTreeName, e.g. contoso.com
+    dns_computer: str  # MsvAvDnsComputerName, e.g. EXCAS01.contoso.com
+
+    @classmethod
+    def of(cls, domain: str, server_name: str, dns_domain: str) -> ChallengeNames:
+        """``server_name``: a host name (EXCAS01) or a FQDN (its first label is the NetBIOS
+        name); NetBIOS names are upper case and at most 15 characters."""
+        host, dot, _ = server_name.partition(".")
+        fqdn = server_name if dot else f"{server_name}.{dns_domain}"
+        return cls(domain.upper()[:15], host.upper()[:15], dns_domain, fqdn)
+
+
+class _ExchangeNtlm(NTLMProxy):
+    """pyspnego's NTLM acceptor with the CHALLENGE_MESSAGE naming :class:`ChallengeNames`.
+
+    Private hooks (see the module docstring): ``_step_accept_negotiate`` builds the challenge
+    and ``_temp_challenge`` keeps it for the MIC check of the AUTHENTICATE_MESSAGE, which then
+    covers the rewritten bytes the client saw.
+    """
+
+    def __init__(self, names: ChallengeNames, bindings: GssChannelBindings | None) -> None:
+        super().__init__(hostname="unspecified", service="HTTP", channel_bindings=bindings,
+                         usage="accept", protocol="ntlm")
+        self._names = names
+
+    def _step_accept_negotiate(self, token: bytes) -> bytes:
+        original: Challenge = Challenge.unpack(super()._step_accept_negotiate(token))
+        names, original_info = self._names, original.target_info or TargetInfo()
+        info = TargetInfo()  # in the order Windows sends them
+        info[AvId.nb_domain_name] = names.nb_domain
+        info[AvId.nb_computer_name] = names.nb_computer
+        info[AvId.dns_domain_name] = names.dns_domain
+        info[AvId.dns_computer_name] = names.dns_computer
+        info[AvId.dns_tree_name] = names.dns_domain
+        info[AvId.timestamp] = original_info[AvId.timestamp]  # pyspnego's FileTime.now()
+        flags = original.flags & ~NegotiateFlags.target_type_server
+        challenge = Challenge(flags | NegotiateFlags.target_type_domain,
+                              original.server_challenge, target_name=names.nb_domain,
+                              target_info=info, version=original.version)
+        self._temp_challenge = challenge
+        return challenge.pack()
+
+
+def new_acceptor(method: str, bindings: GssChannelBindings | None, names: ChallengeNames) -> Any:
     """A pyspnego acceptor for ``method`` ("ntlm" or "negotiate"); step it inside :func:`user_file`.
 
-    Forces pyspnego's own implementations: no gssapi/SSPI, Negotiate wraps NTLM only.
+    pyspnego's own implementations only: no gssapi/SSPI, Negotiate wraps NTLM only.
     """
-    options = (
-        spnego.NegotiateOptions.use_ntlm if method == "ntlm"
-        else spnego.NegotiateOptions.use_negotiate
-    )
+    ntlm = _ExchangeNtlm(names, bindings)
+    if method == "ntlm":
+        return ntlm
+    ntlm._is_wrapped = True  # what pyspnego's Negotiate sets on the contexts it makes itself
     return spnego.server(
         hostname="unspecified", service="HTTP", channel_bindings=bindings,
-        protocol=method, options=options,
+        protocol="negotiate", options=spnego.NegotiateOptions.use_negotiate,
+        _negotiate_contexts={GSSMech.ntlm: ntlm},
     )
 
 

@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
@@ -135,18 +136,19 @@ class _Handler(BaseHTTPRequestHandler):
         headers = self._header_map()
         if where != "stats":  # reading the counters does not change them
             app.stats.request(app.request_kind(where, headers))
+        query = dict(reversed(parse_qsl(url.query, keep_blank_values=True)))
+        req = Request(self.command, url.path, query, headers, body, None,
+                      isinstance(self.connection, ssl.SSLSocket), app.base_url, started)
         result: AuthResult | None = None
         if where in ("autodiscover", "emsmdb"):
             result = self.auth.authenticate(self.headers.get("Authorization"))
             if result.handshake_completed:
                 app.stats.bump("auth_handshakes")
             if result.status != 200:
-                self._write(app.challenge(result), started, None)
+                close = result.challenge and app.closes_after_challenge(where, req)
+                self._write(app.challenge(result, close), started, None)
                 return
-        query = dict(reversed(parse_qsl(url.query, keep_blank_values=True)))
-        req = Request(self.command, url.path, query, headers, body,
-                      result.identity if result else None,
-                      isinstance(self.connection, ssl.SSLSocket), app.base_url, started)
+            req = replace(req, identity=result.identity)
         reply = app.with_auth_headers(app.dispatch(where, req), result)
         self._write(reply, started, req)
 
