@@ -80,6 +80,21 @@ class ConnectionSettings:
     client_key_secret: Secret | None = None  # the key's passphrase
     user_agent: str = "check_mapi"
 
+    def proxied(self, host: str) -> bool:
+        """Whether requests to ``host`` go through ``proxy``: not when ``no_proxy`` matches.
+
+        As curl reads NO_PROXY: an entry matches that host and its subdomains, with or
+        without a leading dot; ``*`` matches every host.
+        """
+        if not self.proxy:
+            return False
+        name = host.strip("[]").lower().rstrip(".")
+        for entry in self.no_proxy:
+            domain = entry.lower().lstrip(".").rstrip(".")
+            if entry == "*" or (domain and (name == domain or name.endswith("." + domain))):
+                return False
+        return True
+
 
 Ranges = Mapping[str, tuple[str | None, str | None]]  # metric name -> (warning, critical)
 

@@ -45,6 +45,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                          "check_mapi.transport.client", "check_mapi.wire",
                          "check_mapi.settings", "check_mapi.deadline"),
     "check_mapi.autodiscover": ("check_mapi.autodiscover", "check_mapi.transport.client",
+                                "check_mapi.auth", "check_mapi.transport.facts",
                                 "check_mapi.resolver", "check_mapi.deadline"),
     "check_mapi.auth": ("check_mapi.auth", "check_mapi.settings"),
     "check_mapi.transport": ("check_mapi.transport", "check_mapi.wire", "check_mapi.settings",
@@ -65,10 +66,12 @@ THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "httpx": ("check_mapi.transport", "check_mapi.auth"),
     "httpcore": ("check_mapi.transport",),
     "nagiosplugin": ("check_mapi.evaluate", "check_mapi.output"),
-    "spnego": ("check_mapi.auth", "check_mapi.emulator"),
+    "spnego": ("check_mapi.auth", "check_mapi.emulator", "check_mapi.transport"),
+    "gssapi": ("check_mapi.auth",),
     "msal": ("check_mapi.auth",),
     "dns": ("check_mapi.autodiscover.discovery",),
-    "cryptography": ("check_mapi.transport", "check_mapi.emulator"),
+    "cryptography": ("check_mapi.transport", "check_mapi.auth", "check_mapi.emulator",
+                     "check_mapi.evaluate"),
     "tomli": ("check_mapi.emulator",),
 }
 

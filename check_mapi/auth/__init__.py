@@ -1,11 +1,14 @@
 """How to authenticate: ``httpx.Auth`` flows built by the probe from an ``AuthSpec``.
 
 Configuration says what to authenticate with (``check_mapi.settings.AuthSpec``); the probe
-calls ``flow_for`` and passes the flow with each request, so that a flow can see every
-response and the connection it came on (``response.extensions["network_stream"]``, e.g.
-for channel binding). Basic is httpx's own; Bearer sends a token obtained elsewhere.
-NTLM/Negotiate (pyspnego) and OAuth (msal) will be imported lazily here, so that a Basic or
-bearer-token run loads neither library.
+calls ``flow_for`` and passes the flow with each request, so that a flow sees every
+response and the connection it came on (``response.extensions["network_stream"]``: the
+certificate for channel binding). ``auto`` (``auto``) picks from the server's challenge;
+NTLM, Negotiate and Kerberos (``negotiate``, on pyspnego with RFC 5929 channel binding);
+Basic (``basic``, never in clear text to a non-loopback host without consent); Bearer
+(``bearer``, a token obtained elsewhere). Each flow keeps an ``AuthReport`` (``report``):
+what was offered and used, for the step trace and for precise refusal reasons. pyspnego is
+imported only when a handshake starts: a Basic or bearer run does not load it.
 """
 
 from __future__ import annotations
@@ -14,17 +17,38 @@ import httpx
 
 from ..errors import ConfigError
 from ..settings import AuthSpec
+from .auto import AutoAuth
+from .basic import GuardedBasicAuth
 from .bearer import BearerAuth
+from .negotiate import SpnegoAuth
+from .report import AuthReport, offered_schemes, refusal
 
-__all__ = ["BearerAuth", "flow_for"]
+__all__ = ["AuthReport", "BearerAuth", "flow_for", "offered_schemes", "refusal",
+           "report_of"]
 
 
 def flow_for(spec: AuthSpec, mailbox: str) -> httpx.Auth:
     """The flow for ``spec``; the logon name defaults to the mailbox address."""
-    if spec.secret is None:  # the CLI never builds one: a bug, not user input
-        raise ConfigError(f"--auth {spec.method}: no secret")
+    password = spec.secret.value if spec.secret is not None else None
+    username = spec.username or mailbox
     if spec.method == "bearer":
-        return BearerAuth(spec.secret.value)
+        if password is None:  # the CLI never builds one: a bug, not user input
+            raise ConfigError("--auth bearer: no token")
+        return BearerAuth(password)
+    if spec.method == "kerberos":
+        return SpnegoAuth("kerberos", spec.username, password)
+    if password is None:
+        raise ConfigError(f"--auth {spec.method}: no password")
     if spec.method == "basic":
-        return httpx.BasicAuth(spec.username or mailbox, spec.secret.value)
+        return GuardedBasicAuth(username, password, spec.basic_over_http)
+    if spec.method in ("ntlm", "negotiate"):
+        return SpnegoAuth(spec.method, username, password)
+    if spec.method == "auto":
+        return AutoAuth(username, password, spec.basic_over_http)
     raise ConfigError(f"--auth {spec.method} is not supported")
+
+
+def report_of(flow: httpx.Auth | None) -> AuthReport | None:
+    """The flow's report (None for a flow that keeps none)."""
+    report = getattr(flow, "report", None)
+    return report if isinstance(report, AuthReport) else None

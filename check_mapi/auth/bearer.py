@@ -6,6 +6,8 @@ from collections.abc import Generator
 
 import httpx
 
+from .report import AuthReport
+
 
 class BearerAuth(httpx.Auth):
     """Sends ``Authorization: Bearer <token>`` on every request of the session.
@@ -16,8 +18,11 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {token}"
+        self.report = AuthReport(used="Bearer")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.report.start()
+        self.report.legs = 1
         request.headers["Authorization"] = self._header
         yield request
 

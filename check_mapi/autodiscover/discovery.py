@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
+from ..auth import AuthReport, offered_schemes, refusal, report_of
 from ..deadline import Deadline
 from ..errors import TransportError, TransportTimeoutError
 from ..transport.client import Auth, HttpReply, Transport, url_problem
@@ -127,6 +128,10 @@ class Discoverer:
         self._seen: set[tuple[str, str]] = set()
         self._domains: set[str] = set()
         self._hosts: set[str] = set()
+
+    @property
+    def auth_report(self) -> AuthReport | None:
+        return report_of(self._auth)
 
     def discover(self, address: str, pinned: str | None = None) -> Discovery:
         self._domains.add(domain_of(address))
@@ -254,15 +259,15 @@ class Discoverer:
             answer = parse_pox(reply.body)
         except AutodiscoverError as err:
             raise self._failed("POST", url, f"HTTP 200: {err}") from None
-        self.attempts.append(Attempt("POST", url, f"HTTP 200: {_summary(answer)}"))
+        self.attempts.append(Attempt("POST", url, f"HTTP 200: {_summary(answer)}",
+                                     reply.connection))
         return answer
 
     def _status_error(self, reply: HttpReply) -> AutodiscoverError:
         if reply.status in (401, 403):
-            offered = ", ".join(v.split(" ", 1)[0] for k, v in reply.headers
-                                if k.lower() == "www-authenticate")
-            hint = f" (server offers {offered})" if offered else ""
-            text = f"HTTP {reply.status} {reply.reason}: credentials refused{hint}"
+            offered = offered_schemes(v for k, v in reply.headers
+                                      if k.lower() == "www-authenticate")
+            text = refusal(reply.status, reply.reason, offered, report_of(self._auth))
             self.attempts.append(Attempt("POST", reply.url, text))
             return _AuthRefusedError(text)
         location = reply.header("Location")

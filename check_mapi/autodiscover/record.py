@@ -5,8 +5,9 @@ Plain data, for the long output (also after a failure).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..transport.facts import ConnectionFacts
 from .pox import PoxAnswer
 
 
@@ -17,6 +18,8 @@ class Attempt:
     method: str
     url: str
     answer: str
+    # the connection of an answer that was an Autodiscover document (its certificate)
+    connection: ConnectionFacts | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ EXTRA_OPTS_FILES = ("/etc/nagios/plugins.ini", "/usr/local/nagios/etc/plugins.in
                     "/usr/local/etc/nagios/plugins.ini", "/etc/opt/nagios/plugins.ini",
                     "/etc/nagios-plugins.ini", "/usr/local/etc/nagios-plugins.ini",
                     "/etc/opt/nagios-plugins.ini")
-SECRET_KEYS = frozenset({"password", "token", "proxy-password", "client-key-password"})
+SECRET_KEYS = frozenset({"password", "token", "proxy-password"})
 
 
 def expand_extra_opts(argv: Sequence[str], env: Mapping[str, str]

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .. import metrics, resolver
 from ..errors import ConfigError, ServiceState
@@ -53,8 +53,6 @@ def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     ranges = _ranges(args)
     resolution = _check_mapihttp_settings(args)
     auth = _auth(args, env)
-    if args.proxy:
-        _http_url("--proxy", args.proxy)
     run = RunSettings(
         timeout=args.timeout, timeout_state=ServiceState[args.timeout_state.upper()],
         drift_state=ServiceState[args.drift_state.upper()], ranges=ranges,
@@ -125,14 +123,30 @@ def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> AuthSpec:
 
 
 def _connection(args: argparse.Namespace, env: Mapping[str, str]) -> ConnectionSettings:
-    """TLS trust, proxy and its credentials, name resolution overrides, client certificate."""
+    """TLS trust, proxy and its credentials, name resolution overrides, client certificate.
+
+    --proxy-from-env is resolved here, from ``env``: the transport never reads the
+    environment. Credentials in a proxy URL (http://user:password@host:port) are taken out
+    of it, so that the URL can be shown.
+    """
+    proxy, proxy_option = args.proxy, "--proxy"
+    no_proxy = _hosts(args.no_proxy)
+    if args.proxy_from_env:
+        if not proxy:
+            name = next((n for n in PROXY_VARIABLES if env.get(n, "").strip()), None)
+            proxy, proxy_option = (env[name].strip(), f"${name}") if name else (None, "")
+        no_proxy += _hosts(env.get("no_proxy") or env.get("NO_PROXY"))
+    url_user, url_secret = None, None
+    if proxy:
+        proxy, url_user, url_secret = _proxy_url(proxy_option, proxy)
     proxy_secret = _secret(args.proxy_password_file, PROXY_PASSWORD_ENV, args.proxy_password,
-                           "proxy-password", env)
-    if proxy_secret is not None and not args.proxy_user:
+                           "proxy-password", env) or (url_secret if not args.proxy_user else None)
+    proxy_user = args.proxy_user or url_user
+    if proxy_secret is not None and not proxy_user:
         raise ConfigError("a proxy password needs --proxy-user")
     if args.proxy_user and not (args.proxy or args.proxy_from_env):
         raise ConfigError("--proxy-user needs --proxy or --proxy-from-env")
-    if args.proxy_user and proxy_secret is None:
+    if proxy_user and proxy_secret is None:
         raise ConfigError("--proxy-user needs a password: --proxy-password-file or "
                           f"{PROXY_PASSWORD_ENV}")
     key_secret = None
@@ -144,14 +158,47 @@ def _connection(args: argparse.Namespace, env: Mapping[str, str]) -> ConnectionS
         key_secret = Secret(env[KEY_PASSWORD_ENV], f"${KEY_PASSWORD_ENV}")
     if (args.client_key or key_secret) and not args.client_cert:
         raise ConfigError("--client-key and its password need --client-cert")
-    return ConnectionSettings(
-        ca_file=args.ca_file, insecure=args.insecure, proxy=args.proxy,
-        proxy_user=args.proxy_user, proxy_secret=proxy_secret, proxy_domain=args.proxy_domain,
-        no_proxy=tuple(h.strip().lower() for h in (args.no_proxy or "").split(",")
-                       if h.strip()),
-        proxy_from_env=args.proxy_from_env, resolve=_resolve(args), family=args.family,
-        client_cert=args.client_cert, client_key=args.client_key,
+    settings = ConnectionSettings(
+        ca_file=args.ca_file, insecure=args.insecure, proxy=proxy,
+        proxy_user=proxy_user, proxy_secret=proxy_secret, proxy_domain=args.proxy_domain,
+        no_proxy=tuple(no_proxy), proxy_from_env=args.proxy_from_env, resolve=_resolve(args),
+        family=args.family, client_cert=args.client_cert, client_key=args.client_key,
         client_key_secret=key_secret)
+    for host, _ in settings.resolve:  # they name origins, which a proxy resolves itself
+        if settings.proxied(host):
+            option = "--ip" if host == "*" else f"--resolve {host}"
+            raise ConfigError(f"{option} has no effect through the proxy {proxy}, which "
+                              "resolves names itself: reach the host directly with --no-proxy")
+    return settings
+
+
+# One proxy for every request: the https one first (Exchange is https), lower case first.
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "http_proxy",
+                   "HTTP_PROXY")
+
+
+def _hosts(text: str | None) -> list[str]:
+    return [h.strip().lower() for h in (text or "").split(",") if h.strip()]
+
+
+def _proxy_url(option: str, text: str) -> tuple[str, str | None, Secret | None]:
+    """An http:// proxy URL without its credentials, and those credentials (percent-decoded).
+
+    A value without a scheme (proxy:3128, as environments often have it) is http://.
+    """
+    if "://" not in text:
+        text = f"http://{text}"
+    shown = re.sub(r"^([^:/?#]+://)[^/?#]*@", r"\1***@", text)  # never the password
+    _http_url(option, shown)
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "http":
+        raise ConfigError(f"{option} {shown[:200]!r}: only http:// proxies are supported "
+                          "(not TLS to the proxy itself)")
+    user = unquote(parts.username) if parts.username else None
+    secret = (Secret(unquote(parts.password), f"{option} URL") if parts.password is not None
+              else None)
+    url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return url, user, secret
 
 
 def _resolve(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:

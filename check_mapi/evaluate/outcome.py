@@ -15,6 +15,7 @@ from ..errors import ConfigError, MapiError, ServiceState, TransportTimeoutError
 from ..evaluation import Evaluation, PerfValue
 from ..probe.result import ProbeResult
 from ..settings import Ranges, RunSettings
+from .certificate import days_left
 from .trace import long_output
 
 Thresholds = dict[str, tuple[Range | None, Range | None]]
@@ -96,6 +97,9 @@ def _values(result: ProbeResult) -> dict[str, float | int]:
         values[step] = round(seconds, 4)
     if result.item_count is not None:
         values["inbox_items"] = result.item_count
+    days = days_left(result)  # None: no TLS, and no cert_days
+    if days is not None:
+        values["cert"] = days
     return values
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from .. import metrics
 from ..autodiscover.record import AutodiscoverRecord
 from ..probe.result import CallTrace, InboxItem, ProbeResult
+from .certificate import certificate_lines
 
 
 def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
@@ -23,6 +24,7 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
     lines += _facts(result)
+    lines += certificate_lines(result)  # the server certificates (read only when shown)
     if verbose >= 2:
         lines += _connection(result)
     lines += _items(result, show_subjects)
@@ -88,7 +90,8 @@ def _http(trace: CallTrace | None) -> str:
     if trace is None:
         return ""
     code = "" if trace.response_code is None else f", X-ResponseCode {trace.response_code}"
-    return f" (HTTP {trace.status}{code})"
+    auth = f", {trace.auth}" if trace.auth else ""
+    return f" (HTTP {trace.status}{code}{auth})"
 
 
 def _detail(result: ProbeResult, step: str) -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..auth import flow_for
+from ..auth import AuthReport, flow_for, report_of
 from ..autodiscover import cache as autodiscover_cache
 from ..autodiscover.discovery import Discoverer
 from ..autodiscover.pox import PoxAnswer
@@ -28,7 +28,7 @@ from ..autodiscover.verdict import judge
 from ..deadline import Budget
 from ..errors import MapiError, ProtocolError
 from ..settings import MailboxSettings, RunSettings
-from ..transport.client import Transport, Verify, url_problem
+from ..transport.client import Auth, Transport, Verify, url_problem
 from . import conversation
 from .result import ProbeResult
 from .session import MapiSession
@@ -61,16 +61,30 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
         finally:
             result.timings["total"] = time.monotonic() - start
             result.running = None
+            result.auth_method = _used(mailbox, auth)
     record = result.autodiscover
     if record is not None and record.cached_age is not None and not result.ok:
         autodiscover_cache.drop(_cache_file(run, mailbox))  # rediscover after a failure
     return result
 
 
+def _used(mailbox: MailboxSettings, auth: Auth) -> str:
+    """For the trace: the method used (``auto`` says what it chose)."""
+    report = report_of(auth)
+    if report is None or not report.used:
+        return mailbox.auth.method
+    used = report.used.lower()
+    return used if mailbox.auth.method != "auto" else f"auto: {used}"
+
+
 @contextlib.contextmanager
-def _timed(result: ProbeResult, step: str) -> Iterator[None]:
-    """Time ``step``; its MapiError becomes the probe's error unless one came first."""
-    begin = time.monotonic()
+def _timed(result: ProbeResult, step: str, report: AuthReport | None) -> Iterator[None]:
+    """Time ``step``; its MapiError becomes the probe's error unless one came first.
+
+    Local set-up of the auth flow in the step (loading the NTLM library: ~0.1 s) is not
+    the server's time and is left out, as is loading the CA bundle before the first step.
+    """
+    begin, local = time.monotonic(), report.setup if report is not None else 0.0
     result.running = step
     try:
         yield
@@ -78,7 +92,8 @@ def _timed(result: ProbeResult, step: str) -> Iterator[None]:
         result.fail(step, err)
         raise
     finally:
-        result.timings[step] = time.monotonic() - begin
+        local = (report.setup if report is not None else 0.0) - local
+        result.timings[step] = time.monotonic() - begin - local
 
 
 def _cache_file(run: RunSettings, mailbox: MailboxSettings) -> Path:
@@ -99,7 +114,7 @@ def _autodiscover(discoverer: Discoverer, run: RunSettings, mailbox: MailboxSett
         record.cached_age = time.time() - entry.saved
     else:
         try:
-            with _timed(result, "autodiscover"):
+            with _timed(result, "autodiscover", discoverer.auth_report):
                 found = discoverer.discover(mailbox.address, mailbox.autodiscover_url)
         except MapiError:
             return
@@ -138,7 +153,7 @@ def _step(session: MapiSession, result: ProbeResult, step: str) -> Iterator[None
     """``_timed`` for one MAPI request, whose trace is kept for the step's line."""
     sent = len(session.traces)
     try:
-        with _timed(result, step):
+        with _timed(result, step, session.auth_report):
             yield
     finally:
         if len(session.traces) > sent:

@@ -30,6 +30,7 @@ class CallTrace:
     server_elapsed_ms: int | None
     server_facts: tuple[tuple[str, str], ...]
     connection: ConnectionFacts | None = None
+    auth: str | None = None  # the handshake this request needed, e.g. "NTLM, 3 legs"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..auth import AuthReport, offered_schemes, refusal, report_of
 from ..deadline import Deadline
 from ..errors import (
     AuthError,
@@ -71,6 +72,10 @@ class MapiSession:
         self._cookies: dict[str, str] = {}
         self.traces: list[CallTrace] = []
 
+    @property
+    def auth_report(self) -> AuthReport | None:
+        return report_of(self._auth)
+
     def connect(self, user_dn: str, deadline: Deadline) -> Connected:
         body = self._call("Connect", ConnectRequest(user_dn=user_dn).encode(), deadline)
         response = ConnectResponse.decode(body)
@@ -129,8 +134,8 @@ class MapiSession:
             exchange.elapsed, exchange.processing_after, stream.pending_count if stream else 0,
             stream.elapsed_time if stream else None,
             tuple((n, v) for n in SERVER_FACT_HEADERS if (v := exchange.header(n)) is not None),
-            exchange.connection))
-        return _checked_body(request_type, exchange)
+            exchange.connection, _handshake(exchange, report_of(self._auth))))
+        return _checked_body(request_type, exchange, report_of(self._auth))
 
     def _keep_cookies(self, exchange: HttpExchange) -> None:
         for line in exchange.set_cookies:
@@ -139,22 +144,33 @@ class MapiSession:
                 self._cookies[name.strip()] = value.strip()
 
 
-def _checked_body(request_type: str, exchange: HttpExchange) -> bytes:
+def _handshake(exchange: HttpExchange, report: AuthReport | None) -> str | None:
+    """``NTLM, 3 legs (server offers Negotiate, NTLM)`` when the request was challenged."""
+    if not exchange.auth_legs:
+        return None
+    used = report.used if report is not None and report.used else "no authentication"
+    offered = (f" (server offers {', '.join(report.offered)})"
+               if report is not None and report.offered else "")
+    return f"{used}, {exchange.auth_legs + 1} legs{offered}"
+
+
+def _checked_body(request_type: str, exchange: HttpExchange,
+                  report: AuthReport | None) -> bytes:
     """The binary body, or the error that explains why there is none."""
     try:
-        return _body_or_raise(request_type, exchange)
+        return _body_or_raise(request_type, exchange, report)
     except ProtocolError as err:
         err.server_text = _page_text(exchange)
         raise
 
 
-def _body_or_raise(request_type: str, exchange: HttpExchange) -> bytes:
+def _body_or_raise(request_type: str, exchange: HttpExchange,
+                   report: AuthReport | None) -> bytes:
     status = exchange.status
     if status in (401, 403):
-        offered = ", ".join(v.split(" ", 1)[0] for k, v in exchange.headers
-                            if k.lower() == "www-authenticate")
-        hint = f" (server offers {offered})" if offered else ""
-        raise AuthError(f"HTTP {status} {exchange.reason}: credentials refused{hint}", status)
+        offered = offered_schemes(v for k, v in exchange.headers
+                                  if k.lower() == "www-authenticate")
+        raise AuthError(refusal(status, exchange.reason, offered, report), status)
     if status != 200:
         retry, location = exchange.header("Retry-After"), exchange.header("Location")
         after = (f", Retry-After {retry}" if retry else "") + (

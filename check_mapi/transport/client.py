@@ -19,12 +19,14 @@ from dataclasses import dataclass
 import httpx
 
 from ..deadline import Deadline
-from ..errors import ConfigError, DecodeError, TransportTimeoutError
+from ..errors import DecodeError, TransportTimeoutError
 from ..settings import ConnectionSettings
 from ..wire import MetaTag, MetaTagEvent, ResponseStream, ResponseStreamParser
 from .errors import BUDGET_SPENT, mapped, url_problem
 from .facts import ConnectionFacts, connection_facts
 from .network import DeadlineBackend
+from .proxy import Routes
+from .tls import client_context
 
 Auth = httpx.Auth  # the type of an auth flow, for modules that must not import httpx
 Verify = ssl.SSLContext | bool  # what ssl_context() gives: built once, shared by probes
@@ -34,19 +36,15 @@ MAX_TEXT = 300  # characters of a non-MAPI body kept for the diagnosis
 
 
 def ssl_context(settings: ConnectionSettings) -> Verify:
-    """What httpx verifies with: False (--insecure), the --ca-file, or True (certifi).
+    """What httpx verifies with: False (--insecure without a client certificate), else a
+    context trusting the --ca-file or certifi's CAs (``tls.client_context``), with the
+    client certificate loaded for mutual TLS.
 
     Built once per run and shared by every probe; ConfigError (UNKNOWN) for a bad file.
     """
-    if settings.insecure:
+    if settings.insecure and not settings.client_cert:
         return False
-    if settings.ca_file:
-        try:
-            return ssl.create_default_context(cafile=settings.ca_file)
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(f"--ca-file {settings.ca_file}: cannot load it "
-                              f"({getattr(err, 'strerror', None) or err})") from err
-    return True
+    return client_context(settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +62,7 @@ class HttpExchange:
     processing_after: float | None  # seconds until the PROCESSING meta-tag arrived
     decode_error: DecodeError | None = None
     connection: ConnectionFacts | None = None
+    auth_legs: int = 0  # answers before this one in the auth flow (the 401 challenges)
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -99,15 +98,9 @@ class Transport:
     """Owns the httpx client; ``post()``/``request()`` answer or raise TransportError."""
 
     def __init__(self, settings: ConnectionSettings, verify: Verify = True) -> None:
-        self._backend = DeadlineBackend()
-        transport = httpx.HTTPTransport(verify=verify, proxy=settings.proxy, trust_env=False,
-                                        limits=_LIMITS)
-        # httpx has no public way to choose httpcore's network backend; httpcore's pools
-        # take it as ``network_backend`` and keep it here (ConnectionPool and HTTPProxy).
-        pool = getattr(transport, "_pool", None)
-        if pool is None or not hasattr(pool, "_network_backend"):
-            raise RuntimeError("httpx/httpcore changed: cannot bound requests by the deadline")
-        pool._network_backend = self._backend
+        self._backend = DeadlineBackend(settings.resolve, settings.family)
+        # direct, or through the proxy (its own CONNECT tunnel, NTLM included): ``proxy``
+        transport = Routes(settings, verify, _LIMITS, self._backend)
         self._client = httpx.Client(transport=transport, follow_redirects=False,
                                     trust_env=False,
                                     headers={"User-Agent": settings.user_agent})
@@ -199,7 +192,7 @@ class Transport:
             set_cookies=tuple(response.headers.get_list("set-cookie")), stream=stream,
             text=_text(bytes(raw)), elapsed=time.monotonic() - start,
             processing_after=processing_after, decode_error=decode_error,
-            connection=facts)
+            connection=facts, auth_legs=len(response.history))
 
 
 class _Armed:

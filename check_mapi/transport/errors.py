@@ -12,13 +12,23 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from ..deadline import Deadline
 from ..errors import ConfigError, TransportError, TransportTimeoutError
+from .tls import certificate_problem
 
 BUDGET_SPENT = "timed out: the check's time budget ran out"
 _SPACE = re.compile(r"\s+")
+
+
+class ProxyFailure(httpcore.ProxyError):
+    """A proxy problem whose message is complete: it names the proxy or the target.
+
+    Raised inside httpcore (``proxy.ProxyBackend``) or by ``proxy.Routes``; httpx turns it
+    into ``httpx.ProxyError`` with this as its cause, and ``mapped`` says it as it is.
+    """
 
 
 def host_of(url: str) -> str:
@@ -49,10 +59,13 @@ def mapped(url: str, deadline: Deadline) -> Iterator[None]:
 
 
 def _transport_error(err: httpx.HTTPError, host: str) -> TransportError:
+    if isinstance(err, httpx.ProxyError) and isinstance(err.__cause__, ProxyFailure):
+        return TransportError(str(err.__cause__))
     if isinstance(err, httpx.ProxyError):
         return TransportError(f"proxy failed to connect to {host}: {describe(err)}")
     if isinstance(err, httpx.ConnectError):
-        return TransportError(f"cannot connect to {host}: {describe(err)}")
+        refused = certificate_problem(err, host)  # expired, other names, untrusted
+        return TransportError(refused or f"cannot connect to {host}: {describe(err)}")
     if isinstance(err, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return TransportError(f"connection to {host} failed: {describe(err)}")
     return TransportError(f"HTTP error talking to {host}: {describe(err)}")

@@ -7,7 +7,9 @@ TLS handshake, a name lookup or a sequence of reads could outlive ``-t``. This b
 * clamps every connect, TLS handshake, read and write to what is left of the deadline of
   the request in flight, and refuses to start one once it has passed;
 * resolves names in a helper thread and waits no longer than the deadline (``getaddrinfo``
-  has no timeout of its own), then connects to the addresses it found;
+  has no timeout of its own), then connects to the addresses it found; ``--ip`` and
+  ``--resolve`` (``pinned``) replace the lookup of the hosts they name, ``-4``/``-6``
+  (``family``) keep the addresses of one family;
 * arms a watchdog thread per request that shuts the request's connections down from
   outside when its deadline passes, for anything that still blocks (a handshake that
   trickles, a write that never drains).
@@ -24,7 +26,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpcore
@@ -35,8 +37,10 @@ from ..deadline import Deadline
 class DeadlineBackend(httpcore.NetworkBackend):
     """httpcore's synchronous backend, bounded by ``self.deadline`` (set per request)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pinned: Sequence[tuple[str, str]] = (), family: int = 0) -> None:
         self.deadline: Deadline | None = None
+        self.pinned = tuple(pinned)  # (host, address); host "*": every host
+        self.family = family  # 0 any, 4, 6
         self._inner = httpcore.SyncBackend()
         self._lock = threading.Lock()
         self._live: dict[int, int] = {}  # id(stream) -> its socket's file descriptor
@@ -92,7 +96,15 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        addresses = resolve(host, port, self.clamp(timeout, httpcore.ConnectTimeout))
+        return self.dial(host, port, timeout, local_address, socket_options, pinned=True)
+
+    def dial(self, host: str, port: int, timeout: float | None = None,
+             local_address: str | None = None, socket_options: Iterable[Any] | None = None,
+             *, pinned: bool) -> httpcore.NetworkStream:
+        """A bounded connection to ``host``; ``pinned`` False: ignore --ip/--resolve (they
+        name origins; a proxy is dialled by its own name)."""
+        addresses = resolve(host, port, self.clamp(timeout, httpcore.ConnectTimeout),
+                            self.pinned if pinned else (), self.family)
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -146,14 +158,28 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-def resolve(host: str, port: int, timeout: float | None) -> list[str]:
-    """The addresses of ``host``, looked up in a helper thread for at most ``timeout``."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        pass
-    else:
-        return [host.strip("[]")]
+def resolve(host: str, port: int, timeout: float | None,
+            pinned: Sequence[tuple[str, str]] = (), family: int = 0) -> list[str]:
+    """The addresses of ``host`` of ``family`` (0: any; 4, 6), from ``pinned`` (host or
+    "*", address) or looked up in a helper thread for at most ``timeout``."""
+    name = host.strip("[]").lower().rstrip(".")
+    wanted = [address for match, address in pinned if match == name]
+    wanted = wanted or [address for match, address in pinned if match == "*"]
+    if not wanted:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            wanted = _lookup(host, port, timeout)
+        else:
+            wanted = [name]
+    kept = [a for a in wanted if not family or ipaddress.ip_address(a).version == family]
+    if not kept:
+        raise httpcore.ConnectError(f"no IPv{family} address for {host.strip('[]')}")
+    return kept
+
+
+def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
+    """``getaddrinfo`` in a helper thread, for at most ``timeout``."""
     found: list[list[str] | OSError] = []
     done = threading.Event()
 

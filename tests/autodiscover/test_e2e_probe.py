@@ -228,7 +228,7 @@ def test_loose_state_dir_is_not_used(start: Start, tmp_path: Path) -> None:
     (["-m", "probe"], "-m/--mailbox 'probe' is not an SMTP address, which Autodiscover needs"),
     (["-m", SMTP, "--autodiscover-url", "ftp://x/"], "--autodiscover-url 'ftp://x/' is not an "
                                                     "http(s) URL"),
-    (["-m", SMTP, "--autodiscover-cache", "-1"], "--autodiscover-cache -1 is not between 0 and "
+    (["-m", SMTP, "--autodiscover-cache=-1"], "--autodiscover-cache -1 is not between 0 and "
                                                  "86400 seconds"),
     (["-m", SMTP, "--expect-protocol", "any", "--org-mapihttp", "true"],
      "--expect-protocol and the MAPI over HTTP settings exclude each other: the settings "

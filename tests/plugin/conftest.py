@@ -83,6 +83,8 @@ def probe(emulator: Emulator, *extra: str, env: dict[str, str] | None = None,
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
     argv = ["-m", SMTP, "--url", mapi_url(emulator), "--legacy-dn", LEGACY_DN, *extra]
+    if not any(a.startswith(("--auth", "--token")) for a in extra):
+        argv[:0] = ["--auth", "basic"]  # pinned: these tests count requests (auto: +1 leg)
     code, output = run(argv)
     return Outcome(int(code), output)
 

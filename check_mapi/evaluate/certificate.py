@@ -1,0 +1,129 @@
+"""The server certificates a probe met: days until the first one expires (``cert_days``)
+and, for the long output, whom each is for.
+
+The MAPI endpoint's certificate, and Autodiscover's where an Autodiscover document came
+over TLS; a certificate seen at several places is listed once. A verified connection knows
+its expiry (``ConnectionFacts.not_after``, from ``getpeercert()``); otherwise (--insecure),
+and for the subject, issuer and names, the DER is read with ``cryptography``, imported only
+then: a plain-http run, and a verified run without long output, never load it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from ..probe.result import ProbeResult
+
+DAY = 86400.0
+
+
+@dataclass(slots=True)
+class Served:
+    """One certificate, where it was met (``places``: host and role), its verified expiry."""
+
+    der: bytes
+    verified_expiry: float | None  # epoch seconds; None: not verified (--insecure)
+    places: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # the subjectAltName's DNS names and IP addresses
+    not_after: float  # epoch seconds
+
+
+def served(result: ProbeResult) -> list[Served]:
+    """The certificates of the MAPI endpoint and of Autodiscover's answers, each once."""
+    found: dict[bytes, Served] = {}
+
+    def add(url: str | None, role: str, der: bytes | None, expiry: float | None) -> None:
+        if der:
+            entry = found.setdefault(der, Served(der, expiry))
+            place = (_host(url), role)
+            if place not in entry.places:
+                entry.places.append(place)
+
+    facts = result.connection
+    if facts is not None:
+        add(result.url, "MAPI endpoint", facts.peer_certificate, facts.not_after)
+    for attempt in result.autodiscover.attempts if result.autodiscover else ():
+        if attempt.connection is not None:
+            add(attempt.url, "Autodiscover", attempt.connection.peer_certificate,
+                attempt.connection.not_after)
+    return list(found.values())
+
+
+def days_left(result: ProbeResult, now: float | None = None) -> float | None:
+    """Days (2 decimals, negative once expired) until the first certificate met expires;
+    None when no request went over TLS (or no expiry could be read)."""
+    expiries = [cert.verified_expiry if cert.verified_expiry is not None
+                else _expiry(cert.der) for cert in served(result)]
+    known = [e for e in expiries if e is not None]
+    if not known:
+        return None
+    return round((min(known) - (time.time() if now is None else now)) / DAY, 2)
+
+
+def certificate_lines(result: ProbeResult, now: float | None = None) -> list[str]:
+    """Two lines per certificate: where and until when, then subject, issuer and SAN."""
+    now = time.time() if now is None else now
+    lines = []
+    for cert in served(result):
+        hosts: dict[str, list[str]] = {}
+        for host, role in cert.places:
+            hosts.setdefault(host, []).append(role)
+        where = " and ".join(f"{host} ({', '.join(roles)})" for host, roles in hosts.items())
+        info = read(cert.der)
+        if info is None:
+            lines.append(f"certificate of {where}: not readable")
+            continue
+        expiry = cert.verified_expiry if cert.verified_expiry is not None else info.not_after
+        days = (expiry - now) / DAY
+        left = f"{days:.1f} days left" if days >= 0 else f"expired {-days:.1f} days ago"
+        checked = "" if cert.verified_expiry is not None else ", not verified (--insecure)"
+        lines.append(f"certificate of {where}: valid until "
+                     f"{datetime.fromtimestamp(expiry, timezone.utc):%Y-%m-%d %H:%M} UTC "
+                     f"({left}){checked}")
+        lines.append(f"  subject {info.subject or '(empty)'}; issuer {info.issuer or '(empty)'}"
+                     f"; SAN {', '.join(info.names) or '(none)'}")
+    return lines
+
+
+def read(der: bytes) -> Certificate | None:
+    """Subject, issuer, names and expiry of a DER certificate (None: unreadable)."""
+    try:
+        from cryptography import x509
+    except ImportError:  # pragma: no cover - installed with msal
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = tuple(str(n.value) for n in san  # in the certificate's order
+                          if isinstance(n, x509.DNSName | x509.IPAddress))
+        except x509.ExtensionNotFound:
+            names = ()
+        after = getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
+        if not isinstance(after, datetime):
+            after = cert.not_valid_after.replace(tzinfo=timezone.utc)
+        return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                           names, after.timestamp())
+    except ValueError:
+        return None
+
+
+def _expiry(der: bytes) -> float | None:
+    info = read(der)
+    return info.not_after if info is not None else None
+
+
+def _host(url: str | None) -> str:
+    try:
+        return (urlsplit(url).hostname or url or "?") if url else "?"
+    except ValueError:
+        return url or "?"

@@ -1,0 +1,1 @@
+"""Authentication flows against independent, real acceptors."""

@@ -1,0 +1,1 @@
+"""A real squid as the proxy between the plugin and the emulator: no logon, Basic, NTLM."""
