@@ -30,6 +30,17 @@ class ConfigError(MapiError):
     state = ServiceState.UNKNOWN
 
 
+class TokenStoreError(MapiError):
+    """The OAuth token store is unusable: its file is corrupt (log in again), or another
+    check held its lock until this check's deadline (``locked``)."""
+
+    state = ServiceState.CRITICAL
+
+    def __init__(self, message: str, locked: bool = False) -> None:
+        super().__init__(message)
+        self.locked = locked
+
+
 class ProtocolError(MapiError):
     """The server answered, but not as [MS-OXCMAPIHTTP] says it must."""
 

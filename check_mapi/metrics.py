@@ -45,6 +45,8 @@ def _time(name: str, help: str, *, step: bool = True, optional: bool = False,
 METRICS: tuple[Metric, ...] = (
     Metric("availability", "availability", "", False, False, (), (), False, 0, 1,
            "1: the mailbox opened, or MAPI over HTTP is deliberately not offered here"),
+    _time("token", "getting an OAuth access token from the identity provider (Exchange "
+          "Online; not run while the stored token is valid)", optional=True, fault=False),
     _time("autodiscover", "the Autodiscover request(s)", optional=True),
     _time("connect", "the Connect request", warning=("-w", "--warning"),
           critical=("-c", "--critical")),

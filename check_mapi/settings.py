@@ -19,7 +19,11 @@ from .resolver import Resolution
 
 DEFAULT_CLIENT_APPLICATION = "Outlook/16.0.18129.20116"
 EXPECT_PROTOCOLS = ("mapihttp", "outlook-anywhere", "any")
-AUTH_METHODS = ("auto", "basic", "ntlm", "negotiate", "kerberos", "bearer")
+AUTH_METHODS = ("auto", "basic", "ntlm", "negotiate", "kerberos", "bearer", "oauth",
+                "oauth-password")
+OFFICE_CLIENT_ID = "d3590ed6-52b3-4102-aeff-aad2292ab01c"  # holds delegated MAPI access
+AUTHORITY_HOST = "login.microsoftonline.com"
+EXO_SCOPE = "https://outlook.office365.com/.default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,13 @@ class AuthSpec:
     username: str | None = None  # DOMAIN\\user, a UPN or user; None: the mailbox address
     secret: Secret | None = None
     basic_over_http: bool = False  # consent to Basic over plain http to a non-loopback host
+    tenant: str | None = None  # OAuth: a domain or GUID; None: the mailbox's domain
+    client_id: str = OFFICE_CLIENT_ID
+    authority_host: str = AUTHORITY_HOST  # host[:port] of the identity provider
+
+    @property
+    def oauth(self) -> bool:
+        return self.method in ("oauth", "oauth-password")
 
 
 @dataclass(frozen=True, slots=True)

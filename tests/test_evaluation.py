@@ -139,34 +139,38 @@ def test_unmeasured_perfdata_is_u() -> None:
     assert nagios.render(evaluation) == "MAPI CRITICAL - x | connect_time=U;;;0\n"
 
 
-TOKEN = metrics.Metric("token", "token_time", "s", True, True, ("--token-warning",),
-                       ("--token-critical",), True, 0, None, "the token request")
+CALENDAR = metrics.Metric("calendar", "calendar_time", "s", True, True,
+                          ("--calendar-warning",), ("--calendar-critical",), True, 0, None,
+                          "opening the Calendar (a step that does not exist yet)")
 
 
 def test_a_new_metric_is_one_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    """token_time: a row; the code that measures it sets timings["token"]. Everything else
-    (option, range, perfdata, trace line, emulator fault step) follows from the row."""
+    """calendar_time: a row; the code that measures it sets timings["calendar"]. Everything
+    else (option, range, perfdata, trace line, emulator fault step) follows from the row
+    (token_time and cert_days were added this way)."""
     rows = list(metrics.METRICS)
-    rows.insert(2, TOKEN)  # after autodiscover, before connect
+    rows.insert(rows.index(metrics.by_name("inbox")) + 1, CALENDAR)
     monkeypatch.setattr(metrics, "METRICS", tuple(rows))
-    args = build_parser().parse_args(["-m", "x@y.z", "--token-warning", "0.1"])
-    assert args.token_warning == "0.1"
-    probe = result(timings={**TIMINGS, "token": 0.25})
-    outcome = render(probe, ranges=MappingProxyType({"token": ("0.1", None)}), verbose=1)
+    args = build_parser().parse_args(["-m", "x@y.z", "--calendar-warning", "0.1"])
+    assert args.calendar_warning == "0.1"
+    probe = result(timings={**TIMINGS, "calendar": 0.25})
+    outcome = render(probe, ranges=MappingProxyType({"calendar": ("0.1", None)}), verbose=1)
     assert outcome.code == 1
-    assert outcome.status.endswith("; token_time 0.25 s outside range 0:0.1")
-    assert outcome.perfdata["token_time"] == "0.25s;0.1;;0"
-    assert outcome.long[1] == "token: OK in 0.250 s"
-    assert "token" in metrics.fault_steps()
+    assert outcome.status.endswith("; calendar_time 0.25 s outside range 0:0.1")
+    assert outcome.perfdata["calendar_time"] == "0.25s;0.1;;0"
+    steps = [line.split(":")[0] for line in outcome.long[1:6]]
+    assert steps == ["connect", "logon", "inbox", "calendar", "disconnect"]
+    assert "calendar: OK in 0.250 s" in outcome.long
+    assert "calendar" in metrics.fault_steps()
 
     from check_mapi.emulator.faults import fault_steps
-    assert "token" in fault_steps()
+    assert "calendar" in fault_steps()
 
 
 def test_an_optional_step_that_did_not_run_is_not_listed(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, TOKEN))
+    monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, CALENDAR))
     outcome = render(result(), verbose=1)
-    assert "token_time" not in outcome.perfdata
-    assert not any(line.startswith("token") for line in outcome.long)
+    assert "calendar_time" not in outcome.perfdata
+    assert not any(line.startswith(("calendar", "token")) for line in outcome.long)
     assert "inbox: OK in 0.200 s, 42 items" in outcome.long

@@ -26,6 +26,7 @@ BASE = ("check_mapi.errors",)  # every part may use the error family (and the ro
 ALLOWED: dict[str, tuple[str, ...]] = {
     "check_mapi.plugin.demo": ("check_mapi.emulator",),
     "check_mapi.plugin": ("check_mapi.plugin", "check_mapi.cli", "check_mapi.output",
+                          "check_mapi.auth.oauth",
                           "check_mapi.evaluate", "check_mapi.probe.driver",
                           "check_mapi.probe.result", "check_mapi.transport.client",
                           "check_mapi.transport.errors", "check_mapi.settings",
@@ -45,15 +46,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                          "check_mapi.transport.client", "check_mapi.wire",
                          "check_mapi.settings", "check_mapi.deadline"),
     "check_mapi.autodiscover": ("check_mapi.autodiscover", "check_mapi.transport.client",
-                                "check_mapi.auth", "check_mapi.transport.facts",
+                                "check_mapi.auth", "check_mapi.statefile", "check_mapi.transport.facts",
                                 "check_mapi.resolver", "check_mapi.deadline"),
-    "check_mapi.auth": ("check_mapi.auth", "check_mapi.settings"),
+    "check_mapi.auth": ("check_mapi.auth", "check_mapi.settings", "check_mapi.deadline",
+                        "check_mapi.statefile"),
     "check_mapi.transport": ("check_mapi.transport", "check_mapi.wire", "check_mapi.settings",
                              "check_mapi.deadline"),
     "check_mapi.wire": ("check_mapi.wire",),
     "check_mapi.emulator": ("check_mapi.emulator", "check_mapi.wire", "check_mapi.metrics"),
     "check_mapi.settings": ("check_mapi.resolver",),
     "check_mapi.evaluation": (),
+    "check_mapi.statefile": (),
     "check_mapi.metrics": (),
     "check_mapi.deadline": (),
     "check_mapi.resolver": (),
@@ -73,6 +76,8 @@ THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "cryptography": ("check_mapi.transport", "check_mapi.auth", "check_mapi.emulator",
                      "check_mapi.evaluate"),
     "tomli": ("check_mapi.emulator",),
+    "jwt": ("check_mapi.emulator",),
+    "jwt": ("check_mapi.emulator",),
 }
 
 

@@ -23,14 +23,18 @@ from .bearer import BearerAuth
 from .negotiate import SpnegoAuth
 from .report import AuthReport, offered_schemes, refusal
 
-__all__ = ["AuthReport", "BearerAuth", "flow_for", "offered_schemes", "refusal",
-           "report_of"]
+__all__ = ["AuthReport", "BearerAuth", "flow_for", "offered_schemes", "refusal", "report_of"]
 
 
-def flow_for(spec: AuthSpec, mailbox: str) -> httpx.Auth:
-    """The flow for ``spec``; the logon name defaults to the mailbox address."""
+def flow_for(spec: AuthSpec, mailbox: str, state_dir: str = ".") -> httpx.Auth:
+    """The flow for ``spec``; the logon name defaults to the mailbox address. The OAuth
+    flow needs its token first: ``cached()``, else ``acquire()`` (the ``token`` step)."""
     password = spec.secret.value if spec.secret is not None else None
     username = spec.username or mailbox
+    if spec.oauth:
+        from .oauth import OAuthAuth  # the token store; msal itself only when refreshing
+
+        return OAuthAuth(spec, mailbox, state_dir)
     if spec.method == "bearer":
         if password is None:  # the CLI never builds one: a bug, not user input
             raise ConfigError("--auth bearer: no token")

@@ -17,12 +17,10 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import statefile
 from .pox import MapiHttpUrls, PoxAnswer
 
 CACHE_VERSION = 1
@@ -41,31 +39,17 @@ def cache_path(state_dir: str, mailbox: str, pinned: str | None) -> Path:
     return Path(state_dir) / f"autodiscover-{key}.json"
 
 
-def _private(info: os.stat_result, what: str, path: Path) -> str | None:
-    if info.st_uid != os.getuid():
-        return f"{what} {path} belongs to another user"
-    if info.st_mode & (0o022 if what == "directory" else 0o077):
-        return f"{what} {path} is accessible by group or others"
-    return None
-
-
 def load(path: Path, max_age: float, now: float) -> tuple[CacheEntry | None, str | None]:
     """(entry, None) for a fresh private entry; (None, why not) otherwise (None if absent)."""
     try:
-        problem = _private(os.lstat(path.parent), "directory", path.parent)
-        if problem is None:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                problem = (_private(info, "file", path) if stat.S_ISREG(info.st_mode)
-                           else f"{path} is not a regular file")
-                data = handle.read(1 << 20) if problem is None else b""
+        statefile.check_dir(path.parent, statefile.NOT_WRITABLE)
+        data = statefile.read_private(path)
     except FileNotFoundError:
         return None, None
+    except statefile.UnsafeStateError as err:
+        return None, f"{err}; ignored"
     except OSError as err:
         return None, f"cannot read {path}: {err.strerror or err}"
-    if problem is not None:
-        return None, f"{problem}; ignored"
     try:
         entry = _decode(json.loads(data.decode("utf-8")))
     except (UnicodeDecodeError, ValueError, TypeError, KeyError):
@@ -81,22 +65,10 @@ def save(path: Path, entry: CacheEntry) -> str | None:
     text = json.dumps({"version": CACHE_VERSION, "url": entry.url, "address": entry.address,
                        "saved": entry.saved, "answer": dataclasses.asdict(entry.answer)})
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        problem = _private(os.lstat(path.parent), "directory", path.parent)
-        if problem is not None:
-            return f"{problem}; not written"
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".autodiscover-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        statefile.make_dir(path.parent, statefile.NOT_WRITABLE)
+        statefile.write_atomic(path, text.encode("utf-8"))
+    except statefile.UnsafeStateError as err:
+        return f"{err}; not written"
     except OSError as err:
         return f"cannot write {path}: {err.strerror or err}"
     return None

@@ -110,7 +110,11 @@ def _secret(file: str | None, env_name: str, plain: str | None, what: str,
 
 def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> AuthSpec:
     token = _secret(args.token_file, TOKEN_ENV, args.token, "token", env)
-    method = args.auth or ("bearer" if token else "auto")
+    method = args.auth or ("bearer" if token else "oauth" if args.oauth_login else "auto")
+    oauth = {"tenant": args.tenant, "client_id": args.client_id,
+             "authority_host": args.authority_host.strip().rstrip("/")}
+    if method == "oauth":  # the refresh token is in the token store; no password
+        return AuthSpec("oauth", args.username, None, **oauth)
     if method == "bearer":
         if token is None:
             raise ConfigError("--auth bearer needs a token: --token-file or CHECK_MAPI_TOKEN")
@@ -119,7 +123,7 @@ def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> AuthSpec:
     if password is None and method != "kerberos":  # Kerberos may use the host's ticket
         raise ConfigError("no password: give --password-file, CHECK_MAPI_PASSWORD or an "
                           "--extra-opts section")
-    return AuthSpec(method, args.username, password, args.allow_basic_over_http)
+    return AuthSpec(method, args.username, password, args.allow_basic_over_http, **oauth)
 
 
 def _connection(args: argparse.Namespace, env: Mapping[str, str]) -> ConnectionSettings:

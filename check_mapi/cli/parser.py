@@ -15,7 +15,13 @@ from typing import NoReturn
 from .. import __version__, metrics
 from ..errors import ConfigError
 from ..resolver import TOPOLOGIES
-from ..settings import AUTH_METHODS, DEFAULT_CLIENT_APPLICATION, EXPECT_PROTOCOLS
+from ..settings import (
+    AUTH_METHODS,
+    AUTHORITY_HOST,
+    DEFAULT_CLIENT_APPLICATION,
+    EXPECT_PROTOCOLS,
+    OFFICE_CLIENT_ID,
+)
 from .secrets import KEY_PASSWORD_ENV, PASSWORD_ENV, PROXY_PASSWORD_ENV, TOKEN_ENV
 
 EPILOG = f"""\
@@ -87,10 +93,25 @@ def build_parser() -> Parser:
     auth.add_argument("--auth", choices=AUTH_METHODS,
                       help="default: bearer when a token is given, else auto: what the "
                            "server offers, Kerberos (with a ticket), NTLM, then Basic "
-                           "(over TLS only)")
+                           "(over TLS only); oauth: Exchange Online with the token store "
+                           "(--oauth-login once); oauth-password: the deprecated username/"
+                           "password grant")
     auth.add_argument("-u", "--username",
                       help="logon name: DOMAIN\\user, user@domain (UPN) or user (default: "
                            "the mailbox address)")
+    auth.add_argument("--oauth-login", action="store_true",
+                      help="Exchange Online: log in once, by hand, with a device code (MFA "
+                           "works) and keep the refresh token in the token store; later "
+                           "checks with --auth oauth refresh silently")
+    auth.add_argument("--tenant", metavar="DOMAIN|GUID",
+                      help="Entra tenant for --auth oauth (default: the mailbox's domain)")
+    auth.add_argument("--client-id", metavar="GUID", default=OFFICE_CLIENT_ID,
+                      help="OAuth public client (default: Microsoft Office, the one client "
+                           "that holds delegated MAPI access)")
+    auth.add_argument("--authority-host", metavar="HOST", default=AUTHORITY_HOST,
+                      help=f"identity provider (default {AUTHORITY_HOST}; "
+                           "login.microsoftonline.us for GCC High/DoD, "
+                           "login.chinacloudapi.cn for 21Vianet)")
     auth.add_argument("--allow-basic-over-http", action="store_true",
                       help="send Basic credentials over plain http to a host that is not "
                            "loopback (they are readable on the network: refused without this)")

@@ -27,7 +27,7 @@ from ..cli.extra_opts import expand_extra_opts  # noqa: E402
 from ..cli.options import plan  # noqa: E402
 from ..cli.parser import Finished, build_parser  # noqa: E402
 from ..deadline import process_started  # noqa: E402
-from ..errors import ConfigError, ServiceState  # noqa: E402
+from ..errors import ConfigError, MapiError, ServiceState  # noqa: E402
 from ..evaluation import Evaluation, problem  # noqa: E402
 from ..output import nagios  # noqa: E402
 from ..settings import Plan  # noqa: E402
@@ -76,6 +76,8 @@ def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Evaluat
     args = parser.parse_args(expanded)
     if args.explain_config:  # before the probe's checks: needs no mailbox, URL or network
         return _explain_config(args)
+    if args.oauth_login:
+        return _oauth_login(plan(args, env))
     if args.demo:
         from .demo import demo_options  # the emulator is only imported for --demo
 
@@ -89,6 +91,16 @@ def _execute(settings: Plan, started: float) -> Evaluation:
     from .runner import execute
 
     return execute(settings, started)
+
+
+def _oauth_login(settings: Plan) -> Evaluation | str:
+    """``--oauth-login``: a report on success, else the state and reason of the failure."""
+    from .login import login
+
+    try:
+        return login(settings)
+    except MapiError as err:
+        return problem(err.state, f"--oauth-login failed: {err}")
 
 
 def _explain_config(args: argparse.Namespace) -> str:

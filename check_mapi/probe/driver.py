@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..auth import AuthReport, flow_for, report_of
+from ..auth.oauth import OAuthAuth
 from ..autodiscover import cache as autodiscover_cache
 from ..autodiscover.discovery import Discoverer
 from ..autodiscover.pox import PoxAnswer
@@ -40,10 +41,12 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
     result = result if result is not None else ProbeResult(mailbox)
     result.auth_method = mailbox.auth.method
     result.running = "connect" if mailbox.skips_autodiscover else "autodiscover"  # set-up
-    auth = flow_for(mailbox.auth, mailbox.address)
+    auth = flow_for(mailbox.auth, mailbox.address, run.state_dir)
     with Transport(run.connection, verify) as transport:
         start = time.monotonic()
         try:
+            if not _token(auth, transport, budget, result):
+                return result
             if mailbox.skips_autodiscover:
                 result.url, result.legacy_dn = mailbox.url, mailbox.legacy_dn
             else:
@@ -66,6 +69,18 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
     if record is not None and record.cached_age is not None and not result.ok:
         autodiscover_cache.drop(_cache_file(run, mailbox))  # rediscover after a failure
     return result
+
+
+def _token(auth: Auth, transport: Transport, budget: Budget, result: ProbeResult) -> bool:
+    """The ``token`` step, when the flow needs one it does not have (Exchange Online)."""
+    if not isinstance(auth, OAuthAuth) or auth.cached():
+        return True
+    try:
+        with _timed(result, "token", None):
+            auth.acquire(transport, budget.steps)
+    except MapiError:
+        return False
+    return True
 
 
 def _used(mailbox: MailboxSettings, auth: Auth) -> str:
