@@ -46,8 +46,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                          "check_mapi.transport.client", "check_mapi.wire",
                          "check_mapi.settings", "check_mapi.deadline"),
     "check_mapi.autodiscover": ("check_mapi.autodiscover", "check_mapi.transport.client",
-                                "check_mapi.auth", "check_mapi.statefile", "check_mapi.transport.facts",
-                                "check_mapi.resolver", "check_mapi.deadline"),
+                                "check_mapi.auth", "check_mapi.statefile",
+                                "check_mapi.transport.facts", "check_mapi.resolver",
+                                "check_mapi.deadline"),
     "check_mapi.auth": ("check_mapi.auth", "check_mapi.settings", "check_mapi.deadline",
                         "check_mapi.statefile"),
     "check_mapi.transport": ("check_mapi.transport", "check_mapi.wire", "check_mapi.settings",
@@ -76,7 +77,6 @@ THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "cryptography": ("check_mapi.transport", "check_mapi.auth", "check_mapi.emulator",
                      "check_mapi.evaluate"),
     "tomli": ("check_mapi.emulator",),
-    "jwt": ("check_mapi.emulator",),
     "jwt": ("check_mapi.emulator",),
 }
 

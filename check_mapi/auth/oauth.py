@@ -148,7 +148,7 @@ def refused_text(result: dict[str, Any], method: str, mailbox: str) -> str:
     """One line from msal's error answer (AADSTS code first line), with what to do."""
     error = str(result.get("error") or "error")
     first = str(result.get("error_description") or "").strip().splitlines()
-    detail = first[0] if first else error
+    detail = first[0].split(". ", 1)[0].rstrip(".") if first else error  # the first sentence
     if method == "oauth" and error in ("invalid_grant", "interaction_required"):
         return (f"the identity provider refused the stored refresh token ({detail}): "
                 f"{LOGIN_HINT.format(mailbox=mailbox)}")

@@ -2,7 +2,9 @@
 
 Autodiscover (POX and v2 JSON) and the MAPI/HTTP mailbox endpoint (Connect, Execute,
 Disconnect, PING), strict about what Exchange is strict about, with configurable mailboxes,
-faults and counters. ``python -m check_mapi.emulator --help`` runs it from the command line.
+faults and counters, and with an ``[identity]`` section an identity provider standing in for
+Entra ID (device code, password, refresh token and certificate grants, for msal).
+``python -m check_mapi.emulator --help`` runs it from the command line.
 
 >>> with Emulator(load("emulator.toml")) as emu:  # doctest: +SKIP
 ...     emu.url, emu.stats().open_sessions

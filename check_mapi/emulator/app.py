@@ -2,7 +2,9 @@
 
 Authentication is done per TCP connection by :class:`check_mapi.emulator.auth.ConnectionAuth`
 (NTLM and Negotiate bind to the connection), on every request to Autodiscover POX and the
-MAPI endpoint; Autodiscover v2 JSON is anonymous, as on Exchange Online.
+MAPI endpoint; Autodiscover v2 JSON is anonymous, as on Exchange Online, but a Bearer token it
+is given must be valid. With an ``[identity]`` section, :class:`.idp.IdentityProvider` serves
+its endpoints on the same host and port and its delegated tokens are accepted as Bearer tokens.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from . import emsmdb
 from .auth import Account, AuthPolicy, AuthResult, ConnectionAuth
@@ -21,6 +24,9 @@ from .reply import Reply, Request, exchange_headers, status_page
 from .sessions import Sessions
 from .stats import Stats, StatsSnapshot
 from .store import build_store
+
+if TYPE_CHECKING:
+    from .idp import IdentityProvider
 
 STATS_PATH = "/_emulator/stats"
 REQUEST_KINDS = {"connect": "Connect", "execute": "Execute", "disconnect": "Disconnect",
@@ -55,6 +61,11 @@ class App:
         known = frozenset(m.legacy_dn.lower() for m in config.mailboxes)
         self.emsmdb = emsmdb.Endpoint(config, self.sessions, stores, faults, self.stats, known)
         self.autodiscover = Autodiscover(config, faults)
+        self.identity: IdentityProvider | None = None
+        if config.identity is not None:  # PyJWT and the key generation only when configured
+            from .idp import IdentityProvider
+
+            self.identity = IdentityProvider(config, self.stats)
         self._channel_binding = channel_binding
         self._accounts = tuple(Account(m.smtp, m.username, m.password, m.tokens)
                                for m in config.mailboxes)
@@ -70,7 +81,15 @@ class App:
             **{k: v for k, v in optional.items() if v is not None})
 
     def new_connection_auth(self) -> ConnectionAuth:
-        return ConnectionAuth(self._policy, self._accounts, self._channel_binding)
+        check = self.identity.check_bearer if self.identity is not None else None
+        return ConnectionAuth(self._policy, self._accounts, self._channel_binding, check)
+
+    def route(self, path: str) -> str | None:
+        """:func:`route`, then the identity provider's paths (``identity``, ``identity_admin``)."""
+        where = route(path)
+        if where is None and self.identity is not None:
+            return self.identity.serves(path)
+        return where
 
     def snapshot(self) -> StatsSnapshot:
         return self.stats.snapshot(self.sessions.open_count())
@@ -118,12 +137,17 @@ class App:
         if where == "autodiscover":
             return self.autodiscover.handle(req)
         if where == "autodiscover_json":
-            if req.method != "GET":
-                return status_page(405, self.config.server, fault=False)
-            return self.autodiscover.handle_json(req)
+            return self._autodiscover_json(req)
         if where == "emsmdb":
             return emsmdb.handle(req, self.emsmdb)
+        if where in ("identity", "identity_admin") and self.identity is not None:
+            return self.identity.handle(req)
         return status_page(404, self.config.server, fault=False)
+
+    def _autodiscover_json(self, req: Request) -> Reply:
+        if req.method != "GET":
+            return status_page(405, self.config.server, fault=False)
+        return self.autodiscover.handle_json(req)
 
     @staticmethod
     def with_auth_headers(reply: Reply, result: AuthResult | None) -> Reply:

@@ -5,8 +5,10 @@ Shaped like Exchange's ``/mapi`` virtual directory (mapi-http.md §6, RFC 7235 �
 authenticating the TCP connection, optional Extended Protection (RFC 5929 tls-server-end-point
 channel binding), and a Bearer challenge with Exchange's parameters (mapi-http.md §6.3).
 
-This module is the policy: challenges, Basic (RFC 7617), Bearer (RFC 6750), which account a
-user name means, and what Exchange refuses beyond a wrong password: missing channel bindings
+This module is the policy: challenges, Basic (RFC 7617), Bearer (RFC 6750: the configured
+static tokens, then, with an ``[identity]`` section, the JWTs its provider issued, judged by a
+``BearerCheck`` from :mod:`.idp`), which account a user name means, and what Exchange
+refuses beyond a wrong password: missing channel bindings
 (Extended Protection "Require") and NTLMv1 (``AuthPolicy.refuse_ntlmv1``). The NTLM/Negotiate
 acceptor, its process-global user file, the names in its CHALLENGE message and the channel
 bindings are :mod:`.ntlm`. User names: "user", "DOMAIN\\user" or the smtp address; a DOMAIN
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,8 @@ _TOKEN_TYPES = "app_asserted_user_v1 service_asserted_app_v1"
 _BEARER_DIAGNOSTICS = (
     '2000001;reason="The token is invalid or has expired.";error_category="invalid_token"'
 )
+# token -> (SMTP address, "") when accepted, else (None, the x-ms-diagnostics value)
+BearerCheck = Callable[[str], tuple["str | None", str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,15 +118,18 @@ class ConnectionAuth:
     """
 
     def __init__(
-        self, policy: AuthPolicy, accounts: Sequence[Account], channel_binding: bytes | None
+        self, policy: AuthPolicy, accounts: Sequence[Account], channel_binding: bytes | None,
+        bearer_check: BearerCheck | None = None,
     ) -> None:
         """``channel_binding``: :func:`.ntlm.tls_server_end_point` of the server cert, or None.
+        ``bearer_check``: judges a Bearer token that is none of the static ones.
 
         With ``policy.require_channel_binding`` and TLS, NTLM/Negotiate must carry matching
         bindings (Require); otherwise bindings are not checked (ExtendedProtection None). On plain
         HTTP (None) there is nothing to bind to, so the requirement does not apply.
         """
         self._policy = policy
+        self._bearer_check = bearer_check
         self._accounts = tuple(accounts)
         self._ntlm_users = _ntlm_users(self._accounts)
         self._names = policy.challenge_names
@@ -159,7 +166,8 @@ class ConnectionAuth:
             return self._bearer(credentials)
         return self._spnego(method, credentials)
 
-    def _challenges(self, bearer_error: bool) -> tuple[tuple[str, str], ...]:
+    def _challenges(self, bearer_error: bool,
+                    diagnostics: str | None = None) -> tuple[tuple[str, str], ...]:
         policy = self._policy
         headers: list[tuple[str, str]] = []
         for method in policy.methods:
@@ -176,13 +184,14 @@ class ConnectionAuth:
                 value += ', error="invalid_token"' if bearer_error else ""
             headers.append(("WWW-Authenticate", value))
         if bearer_error:
-            headers.append(("x-ms-diagnostics", _BEARER_DIAGNOSTICS))
+            headers.append(("x-ms-diagnostics", diagnostics or _BEARER_DIAGNOSTICS))
         return tuple(headers)
 
     def _refuse(
-        self, method: str | None = None, checked: bool = False, bearer_error: bool = False
+        self, method: str | None = None, checked: bool = False, bearer_error: bool = False,
+        diagnostics: str | None = None,
     ) -> AuthResult:
-        return AuthResult(None, 401, self._challenges(bearer_error), method, checked)
+        return AuthResult(None, 401, self._challenges(bearer_error, diagnostics), method, checked)
 
     def _find(self, user: str) -> Account | None:
         """Account for "user", "DOMAIN\\user" or the smtp address; DOMAIN must be policy.domain."""
@@ -221,6 +230,12 @@ class ConnectionAuth:
         for account in self._accounts:
             if any(hmac.compare_digest(_encode(known), presented) for known in account.tokens):
                 return AuthResult(account.smtp, 200, (), "bearer", True)
+        if self._bearer_check is not None:
+            identity, diagnostics = self._bearer_check(token)
+            if identity is not None:
+                return AuthResult(identity, 200, (), "bearer", True)
+            return self._refuse("bearer", checked=True, bearer_error=True,
+                                diagnostics=diagnostics)
         return self._refuse("bearer", checked=True, bearer_error=True)
 
     def _spnego(self, method: str, credentials: str) -> AuthResult:

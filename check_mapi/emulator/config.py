@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..wire import ErrorCode
 from .faults import Fault, fault_steps
+from .idp_config import IdentitySettings, parse_identity
 from .tables import Table
 
 if sys.version_info >= (3, 11):
@@ -59,6 +60,13 @@ class Mailbox:
     redirect_url: str | None
     inbox: tuple[InboxItem, ...]
     faults: tuple[Fault, ...]
+    mfa_required: bool = False  # [identity]: the password grant answers AADSTS50076
+    refresh_tokens_revoked: bool = False  # [identity]: every refresh token is refused
+
+    @property
+    def upn(self) -> str:
+        """The user principal name of [identity] tokens: the SMTP address."""
+        return self.smtp
 
     @property
     def domain(self) -> str:
@@ -113,6 +121,7 @@ class EmulatorConfig:
     auth: AuthSettings
     organization_mapi_http_enabled: bool  # Set-OrganizationConfig -MapiHttpEnabled
     mailboxes: tuple[Mailbox, ...]
+    identity: IdentitySettings | None = None  # the built-in identity provider, if any
 
     def by_smtp(self, address: str) -> Mailbox | None:
         wanted = address.strip().lower()
@@ -263,7 +272,9 @@ def _mailbox(t: Table, organization: str) -> Mailbox:
         legacy_dn=legacy_dn, guid=guid, mapi_http_enabled=_tristate(t, "mapi_http_enabled"),
         block_external=t.get("mapi_block_outlook_external_connectivity", bool, False),
         redirect_addr=t.get("redirect_addr", str), redirect_url=t.get("redirect_url", str),
-        inbox=items, faults=tuple(_fault(f) for f in t.tables("fault")))
+        inbox=items, faults=tuple(_fault(f) for f in t.tables("fault")),
+        mfa_required=t.get("mfa_required", bool, False),
+        refresh_tokens_revoked=t.get("refresh_tokens_revoked", bool, False))
     t.done()
     return mailbox
 
@@ -335,7 +346,12 @@ def parse_config(data: Mapping[str, object]) -> EmulatorConfig:
     if not mailboxes:
         raise ConfigError("mailbox: at least one [[mailbox]] is needed")
     _unique(mailboxes)
-    config = EmulatorConfig(server, _auth(root.sub("auth")), org_enabled, mailboxes)
+    identity = parse_identity(root.sub("identity")) if "identity" in data else None
+    for n, m in enumerate(mailboxes):
+        for flag in ("mfa_required", "refresh_tokens_revoked"):
+            if getattr(m, flag) and identity is None:
+                raise ConfigError(f"mailbox[{n}].{flag}: needs an [identity] section")
+    config = EmulatorConfig(server, _auth(root.sub("auth")), org_enabled, mailboxes, identity)
     root.done()
     return config
 

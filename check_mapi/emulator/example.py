@@ -64,6 +64,35 @@ domain = "CONTOSO"
 # bearer_trusted_issuers = "00000001-0000-0000-c000-000000000000@*"
 # bearer_authorization_uri = "https://login.microsoftonline.com/common/oauth2/authorize"
 
+[identity]
+# The built-in identity provider, a stand-in for Microsoft Entra ID on this emulator's own
+# host and port (serve HTTPS: msal wants an https authority). Without this section it does
+# not run. msal authority: https://<emulator>/<tenant>, with instance_discovery=False.
+# Also accepted in its URLs: the tenant GUID, a mailbox domain, "organizations", "common".
+# Its delegated tokens (scp has MapiHttp.AccessAsUser.All, upn = a mailbox's smtp) are
+# accepted as Bearer tokens by MAPI/HTTP and Autodiscover; app-only tokens are refused.
+tenant = "contoso.onmicrosoft.com"              # required in this section
+# tenant_id = "c0ffee00-0000-4000-8000-000000000001"   # left out: derived from the name
+access_token_seconds = 3600                     # lifetime of access tokens
+refresh_token_seconds = 7776000                 # a refresh token unused this long expires
+device_code_seconds = 900                       # a device code not redeemed by then expires
+device_code_interval = 5                        # seconds msal waits between polls
+# Entra keeps a used refresh token valid (each use returns a new one); false: a used one
+# is refused, to prove that a client keeps the newest.
+reuse_refresh_tokens = true
+# Public clients that get delegated Exchange tokens (Microsoft Office by default) and the
+# scopes they get for https://outlook.office365.com/.default.
+public_client_ids = ["d3590ed6-52b3-4102-aeff-aad2292ab01c"]
+delegated_scopes = ["EWS.AccessAsUser.All", "MapiHttp.AccessAsUser.All"]
+# Confidential applications for the client-credentials grant with a certificate (app-only
+# tokens: "roles", no "scp"; MAPI refuses them). A delegated grant asked by such an app is
+# refused with AADSTS65001 (no consent); an unknown client id gets AADSTS700016.
+# [[identity.app]]
+# client_id = "0d5c5a2e-6f4b-4c1e-9a77-3b1f2a9e8c10"    # required
+# display_name = "Monitoring"
+# certificates = ["/etc/check_mapi/app.pem"]      # PEM text or a PEM file; required
+# roles = ["full_access_as_app"]
+
 [[mailbox]]
 smtp = "probe@contoso.com"                      # required
 username = "probe"                              # logon name (also CONTOSO\\probe, or smtp)
@@ -79,6 +108,10 @@ mailbox_guid = "416c6368-656d-794a-6f45-57615272456e"   # MailboxId of the MAPI 
 # mapi_http_enabled = true
 # Set-CASMailbox -MapiBlockOutlookExternalConnectivity (true: internal URLs only).
 mapi_block_outlook_external_connectivity = false
+# [identity]: this user signs in with the device code (emulator.approve_device_code(code,
+# "probe@contoso.com") or POST /_emulator/device/approve) or with the password grant.
+# mfa_required = true         # the password grant answers AADSTS50076 (MFA needed)
+# refresh_tokens_revoked = true   # every refresh token is refused (AADSTS50173)
 # generate_items = 1000       # add N plain messages (benchmarks)
 
 # Inbox items; a key left out is a property the item does not have (the Inbox table

@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import config as config_module
-from .app import App, route
+from .app import App
 from .auth import AuthResult, ConnectionAuth
 from .config import EmulatorConfig
+from .idp_hooks import IdentityHooks
 from .ntlm import tls_server_end_point
 from .reply import Reply, Request, http_date
 from .stats import StatsSnapshot
@@ -132,15 +133,17 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         url = urlsplit(self.path)
-        where = route(url.path)
+        where = app.route(url.path)
         headers = self._header_map()
-        if where != "stats":  # reading the counters does not change them
+        if where not in ("stats", "identity_admin"):  # the emulator's own hooks: not counted
             app.stats.request(app.request_kind(where, headers))
         query = dict(reversed(parse_qsl(url.query, keep_blank_values=True)))
         req = Request(self.command, url.path, query, headers, body, None,
                       isinstance(self.connection, ssl.SSLSocket), app.base_url, started)
         result: AuthResult | None = None
-        if where in ("autodiscover", "emsmdb"):
+        if where in ("autodiscover", "emsmdb") or (
+                where == "autodiscover_json" and "bearer" in app.config.auth.methods
+                and _is_bearer(self.headers.get("Authorization"))):
             result = self.auth.authenticate(self.headers.get("Authorization"))
             if result.handshake_completed:
                 app.stats.bump("auth_handshakes")
@@ -275,6 +278,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
+def _is_bearer(authorization: str | None) -> bool:
+    """Autodiscover v2 is anonymous, but a Bearer token sent to it (where Bearer is one of the
+    methods) must be valid."""
+    return (authorization or "").strip().lower().startswith("bearer")
+
+
 def _first_certificate(path: Path) -> bytes:
     """DER of the server's own certificate: the first one in the PEM file (RFC 5929 binds
     to the end-entity certificate, which comes first in a chain file)."""
@@ -284,11 +293,12 @@ def _first_certificate(path: Path) -> bytes:
     return ssl.PEM_cert_to_DER_cert(pem[start : pem.index(end, start) + len(end)])
 
 
-class Emulator:
+class Emulator(IdentityHooks):
     """An Exchange-like Autodiscover and MAPI/HTTP server on a local port.
 
     ``Emulator(config).start()`` listens (port 0: a free one), ``url`` is its base URL,
-    ``stats()`` its counters; ``stop()`` ends it. Also a context manager.
+    ``stats()`` its counters; ``stop()`` ends it. Also a context manager. With an
+    ``[identity]`` section, :class:`.idp_hooks.IdentityHooks` drives its identity provider.
     """
 
     def __init__(self, config: EmulatorConfig | str | Path | None = None, *,

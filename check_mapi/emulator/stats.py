@@ -29,6 +29,8 @@ class StatsSnapshot:
     http_statuses: dict[str, int]
     errors: int  # malformed HTTP, TLS failures, client gone mid-answer
     faults_applied: int
+    identity_requests: dict[str, int] = field(default_factory=dict)
+    identity_errors: dict[str, int] = field(default_factory=dict)  # by AADSTS code
 
     @property
     def total_requests(self) -> int:
@@ -49,6 +51,8 @@ class Stats:
     _response_codes: Counter[str] = field(default_factory=Counter)
     _statuses: Counter[str] = field(default_factory=Counter)
     _numbers: Counter[str] = field(default_factory=Counter)
+    _identity: Counter[str] = field(default_factory=Counter)
+    _identity_errors: Counter[str] = field(default_factory=Counter)
 
     def request(self, kind: str) -> None:
         with self._lock:
@@ -65,6 +69,14 @@ class Stats:
         with self._lock:
             self._numbers[name] += amount
 
+    def identity(self, kind: str) -> None:
+        with self._lock:
+            self._identity[kind] += 1
+
+    def identity_error(self, code: int) -> None:
+        with self._lock:
+            self._identity_errors[str(code)] += 1
+
     def snapshot(self, open_sessions: int) -> StatsSnapshot:
         with self._lock:
             n = self._numbers
@@ -75,9 +87,12 @@ class Stats:
                 sessions_disconnected=n["sessions_disconnected"],
                 sessions_expired=n["sessions_expired"],
                 response_codes=dict(self._response_codes), http_statuses=dict(self._statuses),
-                errors=n["errors"], faults_applied=n["faults_applied"])
+                errors=n["errors"], faults_applied=n["faults_applied"],
+                identity_requests=dict(self._identity),
+                identity_errors=dict(self._identity_errors))
 
     def reset(self) -> None:
         with self._lock:
-            for counter in (self._requests, self._response_codes, self._statuses, self._numbers):
+            for counter in (self._requests, self._response_codes, self._statuses, self._numbers,
+                            self._identity, self._identity_errors):
                 counter.clear()

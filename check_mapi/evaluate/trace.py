@@ -18,6 +18,10 @@ from .certificate import certificate_lines
 
 def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
     lines = [_mailbox_line(result)]
+    if result.auth_method == "oauth-password":
+        lines.append("auth: the username/password grant is deprecated by Microsoft and "
+                     "fails under MFA or Conditional Access; prefer --auth oauth after "
+                     "--oauth-login")
     lines += _autodiscover_lines(result)
     lines += [_step_line(result, m.name) for m in metrics.steps()
               if m.name != "autodiscover" and (not m.optional or m.name in result.timings)]

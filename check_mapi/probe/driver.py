@@ -86,7 +86,7 @@ def _token(auth: Auth, transport: Transport, budget: Budget, result: ProbeResult
 def _used(mailbox: MailboxSettings, auth: Auth) -> str:
     """For the trace: the method used (``auto`` says what it chose)."""
     report = report_of(auth)
-    if report is None or not report.used:
+    if report is None or not report.used or mailbox.auth.oauth:
         return mailbox.auth.method
     used = report.used.lower()
     return used if mailbox.auth.method != "auto" else f"auto: {used}"

@@ -41,6 +41,7 @@ def test_example_config_loads_and_describes_every_feature() -> None:
     assert config.mailboxes[4].faults[0].rop_error == 0x80040111
     assert config.auth.methods == ("negotiate", "ntlm", "basic", "bearer")
     assert config.organization_mapi_http_enabled is True
+    assert config.identity is not None and config.identity.tenant == "contoso.onmicrosoft.com"
     for line in example_config().splitlines():  # every setting is explained
         assert len(line) <= 100
 
