@@ -9,6 +9,7 @@ into the precise reason: never "bad password" for something else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -53,8 +54,22 @@ def offered_schemes(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def refusal(status: int, reason: str, offered: tuple[str, ...],
-            report: AuthReport | None) -> str:
-    """Why the server answered 401/403, as precisely as the flow's report allows."""
+            report: AuthReport | None, diagnostics: str | None = None) -> str:
+    """Why the server answered 401/403, as precisely as the flow's report allows; Exchange's
+    ``x-ms-diagnostics`` reason (Bearer refusals) is added when it gives one."""
+    said = _diagnostic_reason(diagnostics)
+    text = _refusal(status, reason, offered, report)
+    return f"{text}; server says: {said}" if said else text
+
+
+def _diagnostic_reason(value: str | None) -> str | None:
+    """``2000001;reason="The token is app-only.";error_category="invalid_token"``."""
+    match = re.search(r'reason="([^"]{1,300})"', value or "")
+    return match.group(1).strip().rstrip(".") if match else None
+
+
+def _refusal(status: int, reason: str, offered: tuple[str, ...],
+             report: AuthReport | None) -> str:
     head = f"HTTP {status} {reason}"
     hint = f" (server offers {', '.join(offered)})" if offered else ""
     if report is None or status != 401:

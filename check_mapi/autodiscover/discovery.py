@@ -267,7 +267,8 @@ class Discoverer:
         if reply.status in (401, 403):
             offered = offered_schemes(v for k, v in reply.headers
                                       if k.lower() == "www-authenticate")
-            text = refusal(reply.status, reply.reason, offered, report_of(self._auth))
+            text = refusal(reply.status, reply.reason, offered, report_of(self._auth),
+                           reply.header("x-ms-diagnostics"))
             self.attempts.append(Attempt("POST", reply.url, text))
             return _AuthRefusedError(text)
         location = reply.header("Location")

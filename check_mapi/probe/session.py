@@ -170,7 +170,8 @@ def _body_or_raise(request_type: str, exchange: HttpExchange,
     if status in (401, 403):
         offered = offered_schemes(v for k, v in exchange.headers
                                   if k.lower() == "www-authenticate")
-        raise AuthError(refusal(status, exchange.reason, offered, report), status)
+        raise AuthError(refusal(status, exchange.reason, offered, report,
+                                exchange.header("x-ms-diagnostics")), status)
     if status != 200:
         retry, location = exchange.header("Retry-After"), exchange.header("Location")
         after = (f", Retry-After {retry}" if retry else "") + (

@@ -212,3 +212,28 @@ def test_concurrent_checks_of_one_identity_refresh_once(start: Emulators, tls: T
         "token:refresh_token"] == before + 1
     assert json.loads(store.read_text())["expires_on"] > time.time() + 600
     assert store.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_app_only_token_is_refused_with_the_reason(start: Emulators, tls: Tls) -> None:
+    """A certificate app's token (client credentials: roles, no scp) cannot open a mailbox;
+    the status line passes on Exchange's reason instead of blaming a password."""
+    import msal
+
+    from ..emulator.idp_helpers import APP_ID, PROBE, RoutedSession, credential, idp_config
+
+    emulator = start(idp_config(auth='["bearer"]'), tls=tls)
+    app = msal.ConfidentialClientApplication(
+        APP_ID, client_credential=credential().msal(), authority=emulator.authority,
+        instance_discovery=False, http_client=RoutedSession(emulator, tls))
+    token = app.acquire_token_for_client(["https://outlook.office365.com/.default"])
+    assert "access_token" in token, token
+    box = emulator.config.by_smtp(PROBE)
+    assert box is not None
+    outcome = Outcome(*run(["-m", PROBE, "--url", emulator.mapi_url(PROBE), "--legacy-dn",
+                            box.legacy_dn, "--ca-file", str(tls.ca_pem), "-vvv"],
+                           env={"CHECK_MAPI_TOKEN": token["access_token"]}))
+    assert outcome.code == 2
+    assert re.fullmatch(rf"MAPI CRITICAL - {re.escape(PROBE)}: connect failed: HTTP 401 "
+                        r"Unauthorized: credentials refused \(server offers Bearer\); server "
+                        r"says: .*app-only.*", outcome.status), outcome.status
+    assert token["access_token"] not in outcome.output
