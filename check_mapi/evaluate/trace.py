@@ -22,9 +22,11 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
         lines.append("auth: the username/password grant is deprecated by Microsoft and "
                      "fails under MFA or Conditional Access; prefer --auth oauth after "
                      "--oauth-login")
-    lines += _autodiscover_lines(result)
-    lines += [_step_line(result, m.name) for m in metrics.steps()
-              if m.name != "autodiscover" and (not m.optional or m.name in result.timings)]
+    for step in metrics.steps():  # in the order the probe runs them
+        if step.name == "autodiscover":
+            lines += _autodiscover_lines(result)
+        elif not step.optional or step.name in result.timings:
+            lines.append(_step_line(result, step.name))
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
     lines += _facts(result)

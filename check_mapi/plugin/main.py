@@ -79,10 +79,13 @@ def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Evaluat
     if args.oauth_login:
         return _oauth_login(plan(args, env))
     if args.demo:
-        from .demo import demo_options  # the emulator is only imported for --demo
+        from .demo import demo_options, sign_in  # the emulator: only for --demo
 
-        with demo_options(args.mailbox) as endpoint:
-            return _execute(plan(parser.parse_args([*expanded, *endpoint]), env), started)
+        with demo_options(args.mailbox, oauth=args.auth == "oauth") as demo:
+            settings = plan(parser.parse_args([*expanded, *demo.options]), env)
+            if settings.mailbox.auth.oauth:
+                sign_in(demo, settings)
+            return _execute(settings, started)
     return _execute(plan(args, env), started)
 
 
@@ -105,10 +108,12 @@ def _oauth_login(settings: Plan) -> Evaluation | str:
 
 def _explain_config(args: argparse.Namespace) -> str:
     """``--explain-config``: what the MAPI over HTTP settings resolve to, and why."""
-    if args.org_mapihttp is None and args.topology is None:
+    online = args.platform == resolver.EXCHANGE_ONLINE
+    if args.org_mapihttp is None and args.topology is None and not online:
         raise ConfigError("--explain-config needs --org-mapihttp or --topology")
     resolution = resolver.resolve(args.org_mapihttp, args.mailbox_mapihttp,
-                                  args.block_external, args.topology)
+                                  args.block_external, args.topology,
+                                  mapi_enabled=args.mapi_enabled, platform=args.platform)
     lines = resolver.explain(resolution, args.vantage)
     return "".join(f"{line}\n" for line in lines)
 

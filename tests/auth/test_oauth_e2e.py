@@ -237,3 +237,14 @@ def test_an_app_only_token_is_refused_with_the_reason(start: Emulators, tls: Tls
                         r"Unauthorized: credentials refused \(server offers Bearer\); server "
                         r"says: .*app-only.*", outcome.status), outcome.status
     assert token["access_token"] not in outcome.output
+
+
+def test_the_oauth_demo() -> None:
+    """``--demo --auth oauth``: TLS, the device-code login approved by the demo itself, then
+    a check that refreshes the token silently and logs on with it."""
+    outcome = Outcome(*run(["--demo", "--auth", "oauth", "-v"]))
+    assert outcome.code == 0, outcome.output
+    assert outcome.status.startswith(f"MAPI OK - {SMTP} logged on in ")
+    assert re.fullmatch(r"[\d.]+s;;;0", outcome.perfdata["token_time"])
+    assert outcome.long[1].startswith("token: OK in ")
+    assert outcome.long[2].startswith("autodiscover: OK in ")
