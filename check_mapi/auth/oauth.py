@@ -66,6 +66,8 @@ class OAuthAuth(httpx.Auth):
             if self.cached():  # another check refreshed while this one waited
                 return
             record = self.store.read() or {}
+            if self.spec.method == "oauth" and not record.get("cache"):
+                raise AuthError(self._no_login())  # nothing to refresh: not even msal
             app, cache = _application(self.spec, self.authority, transport, deadline,
                                       record.get("cache"))
             result = self._silent(app) if self.spec.method == "oauth" else self._password(app)
@@ -74,14 +76,17 @@ class OAuthAuth(httpx.Auth):
     def _silent(self, app: Any) -> dict[str, Any]:
         accounts = app.get_accounts(username=self.user)
         if not accounts:
-            raise AuthError(f"no OAuth login for {self.user} in the token store "
-                            f"{self.store.path}: {LOGIN_HINT.format(mailbox=self.mailbox)}")
+            raise AuthError(self._no_login())
         result: dict[str, Any] | None = app.acquire_token_silent_with_error(
             [EXO_SCOPE], accounts[0], force_refresh=True)
         if result is None:
             raise AuthError(f"the token store has no refresh token for {self.user}: "
                             f"{LOGIN_HINT.format(mailbox=self.mailbox)}")
         return result
+
+    def _no_login(self) -> str:
+        return (f"no OAuth login for {self.user} in the token store {self.store.path}: "
+                f"{LOGIN_HINT.format(mailbox=self.mailbox)}")
 
     def _password(self, app: Any) -> dict[str, Any]:
         if self.spec.secret is None:
