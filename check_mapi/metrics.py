@@ -47,6 +47,9 @@ METRICS: tuple[Metric, ...] = (
            "1: the mailbox opened, or MAPI over HTTP is deliberately not offered here"),
     _time("token", "getting an OAuth access token from the identity provider (Exchange "
           "Online; not run while the stored token is valid)", optional=True, fault=False),
+    _time("settings", "reading MAPIEnabled and the organization's settings through the "
+          "Exchange Online admin API (--settings-from exo; not run while cached)",
+          optional=True, fault=False),
     _time("autodiscover", "the Autodiscover request(s)", optional=True),
     _time("connect", "the Connect request", warning=("-w", "--warning"),
           critical=("-c", "--critical")),

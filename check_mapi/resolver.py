@@ -26,6 +26,12 @@ the tables, row by row):
   combination gives MAPI over HTTP inside and Outlook Anywhere outside; none is invented.
 * Organization ``$false``: "MAPI over HTTP connections aren't allowed for all mailboxes"
   reads as "for any mailbox" (its parenthesis and Table 2 rows 7 to 12 agree).
+* ``MAPIEnabled`` (Set-CasMailbox, on-premises and Exchange Online): ``$false`` blocks all
+  MAPI clients and "the other MAPI settings in this cmdlet are ignored": no connection from
+  either side, whatever Table 2 says.
+* Exchange Online: MapiHttpEnabled (both) and MapiBlockOutlookExternalConnectivity are
+  "available only in on-premises Exchange"; there MAPIEnabled alone decides, and Exchange
+  Online offers MAPI over HTTP only (``PLATFORMS``).
 * Table 1 gives the default at upgrade time only; the organization may have run
   Set-OrganizationConfig since, so an explicit ``--org-mapihttp`` wins over ``--topology``.
   Table 1 has no row for a new installation, so no topology value stands for one.
@@ -57,6 +63,13 @@ class Reach(enum.Enum):
 
 Vantage = Literal["internal", "external"]
 VANTAGES: tuple[Vantage, ...] = ("internal", "external")
+
+ON_PREMISES, EXCHANGE_ONLINE = "on-premises", "exchange-online"
+PLATFORMS = (ON_PREMISES, EXCHANGE_ONLINE)
+_ONLINE_RULES = ("Exchange Online rules: MAPIEnabled decides; MapiHttpEnabled and "
+                 "MapiBlockOutlookExternalConnectivity are on-premises only")
+_ON_PREMISES_RULES = ("on-premises rules: Microsoft's table of MapiHttpEnabled and "
+                      "MapiBlockOutlookExternalConnectivity, unless MAPIEnabled=$false")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,14 +221,32 @@ class Resolution:
     block_external: bool
     block_source: str
     topology: str | None = None
+    mapi_enabled: bool = True
+    mapi_enabled_source: str = "not given; $true is the default"
+    platform: str = ON_PREMISES
+    platform_given: bool = False
 
     @property
     def reach(self) -> Reach:
         return Reach.INTERNAL_AND_EXTERNAL if self.external else Reach.INTERNAL_ONLY
 
     @property
+    def blocked(self) -> bool:
+        """MAPIEnabled=$false: no MAPI connection from either side."""
+        return not (self.internal or self.external)
+
+    @property
+    def summary(self) -> str:
+        """``MAPI over HTTP (internal only)``, or ``no MAPI connection (MAPIEnabled=$false)``."""
+        if self.blocked:
+            return "no MAPI connection (MAPIEnabled=$false)"
+        return f"{self.protocol.value} ({self.reach.value})"
+
+    @property
     def text(self) -> str:
         """``MAPI over HTTP, internal only (<the rule>)``."""
+        if self.blocked:
+            return f"no MAPI connection ({self.rule})"
         return f"{self.protocol.value}, {self.reach.value} ({self.rule})"
 
 
@@ -252,14 +283,32 @@ def _organization(org_mapihttp: str | None, topology_name: str | None) -> tuple[
                    f"default is {ps(scenario.org_mapihttp)}")
 
 
+_BLOCKED_RULE = ("MAPIEnabled=$false blocks all MAPI clients; the other MAPI settings "
+                 "are ignored")
+
+
+def _mapi_enabled(text: str | None) -> tuple[bool, str]:
+    if text is None:
+        return True, "not given; $true is the default"
+    return parse_switch("--mapi-enabled", text), "given (--mapi-enabled)"
+
+
 def resolve(org_mapihttp: str | None = None, mailbox_mapihttp: str | None = None,
-            block_external: str | None = None, topology_name: str | None = None
-            ) -> Resolution:
+            block_external: str | None = None, topology_name: str | None = None, *,
+            mapi_enabled: str | None = None, platform: str | None = None) -> Resolution:
     """Resolve the command-line values (``None``: not given) through Table 1 and Table 2.
 
     A mailbox value not given is ``$null`` and MapiBlockOutlookExternalConnectivity not
-    given is ``$false``: the document calls both "the default value".
+    given is ``$false``: the document calls both "the default value". ``platform``
+    ``exchange-online`` resolves by MAPIEnabled alone (``_resolve_online``). Values read
+    live replace the "given (--option)" texts afterwards (``dataclasses.replace``).
     """
+    if platform not in (None, *PLATFORMS):
+        raise ConfigError(f"--platform {platform!r}: expected {' or '.join(PLATFORMS)}")
+    enabled, enabled_source = _mapi_enabled(mapi_enabled)
+    if platform == EXCHANGE_ONLINE:
+        return _resolve_online(enabled, enabled_source, (org_mapihttp, mailbox_mapihttp,
+                                                         block_external, topology_name))
     org, org_source = _organization(org_mapihttp, topology_name)
     mailbox, mailbox_source = None, "not given; $null is the default"
     if mailbox_mapihttp is not None:
@@ -270,10 +319,41 @@ def resolve(org_mapihttp: str | None = None, mailbox_mapihttp: str | None = None
         block = parse_switch("--block-external", block_external)
         block_source = "given (--block-external)"
     row = lookup(org, mailbox, block)
-    return Resolution(row.protocol, internal=True, external=row.reach is _BOTH,
-                      rule=rule(org, mailbox, block), org_mapihttp=org, org_source=org_source,
+    why = rule(org, mailbox, block) if enabled else _BLOCKED_RULE
+    return Resolution(row.protocol, internal=enabled, external=enabled and row.reach is _BOTH,
+                      rule=why, org_mapihttp=org, org_source=org_source,
                       mailbox_mapihttp=mailbox, mailbox_source=mailbox_source,
-                      block_external=block, block_source=block_source, topology=topology_name)
+                      block_external=block, block_source=block_source, topology=topology_name,
+                      mapi_enabled=enabled, mapi_enabled_source=enabled_source,
+                      platform_given=platform is not None)
+
+
+def _resolve_online(enabled: bool, enabled_source: str,
+                    on_premises: tuple[str | None, ...]) -> Resolution:
+    """Exchange Online: MAPIEnabled alone; the on-premises values are checked, then ignored."""
+    org_text, mailbox_text, block_text, topology_name = on_premises
+    ignored = "; ignored: on-premises only"
+    org, org_source = True, "not applicable in Exchange Online (on-premises only)"
+    if org_text is not None:
+        org, org_source = parse_switch("--org-mapihttp", org_text), f"given{ignored}"
+    if topology_name is not None:
+        topology(topology_name)
+        org_source += f"; --topology {topology_name} ignored: on-premises only"
+    mailbox, mailbox_source = None, "not applicable in Exchange Online (on-premises only)"
+    if mailbox_text is not None:
+        mailbox = parse_mailbox_switch("--mailbox-mapihttp", mailbox_text)
+        mailbox_source = f"given{ignored}"
+    block, block_source = False, "not applicable in Exchange Online (on-premises only)"
+    if block_text is not None:
+        block, block_source = parse_switch("--block-external", block_text), f"given{ignored}"
+    why = (_BLOCKED_RULE.split(";", maxsplit=1)[0] if not enabled
+           else "MAPIEnabled=$true; Exchange Online offers MAPI over HTTP from anywhere")
+    return Resolution(Protocol.MAPI_HTTP, internal=enabled, external=enabled, rule=why,
+                      org_mapihttp=org, org_source=org_source, mailbox_mapihttp=mailbox,
+                      mailbox_source=mailbox_source, block_external=block,
+                      block_source=block_source, topology=topology_name,
+                      mapi_enabled=enabled, mapi_enabled_source=enabled_source,
+                      platform=EXCHANGE_ONLINE, platform_given=True)
 
 
 def expected_from(resolution: Resolution, vantage: str) -> Protocol | None:
@@ -289,8 +369,13 @@ def explain(resolution: Resolution, vantage: str = "auto") -> list[str]:
 
     ``auto`` shows what is expected from both sides; ``internal``/``external`` only that one.
     """
-    lines = [resolution.text,
-             f"organization MapiHttpEnabled={ps(resolution.org_mapihttp)}: "
+    lines = [resolution.text]
+    online = resolution.platform == EXCHANGE_ONLINE
+    if resolution.platform_given or not resolution.mapi_enabled_source.startswith("not"):
+        lines += [_ONLINE_RULES if online else _ON_PREMISES_RULES,
+                  f"mailbox MAPIEnabled={ps(resolution.mapi_enabled)}: "
+                  f"{resolution.mapi_enabled_source}"]
+    lines += [f"organization MapiHttpEnabled={ps(resolution.org_mapihttp)}: "
              f"{resolution.org_source}",
              f"mailbox MapiHttpEnabled={ps(resolution.mailbox_mapihttp)}: "
              f"{resolution.mailbox_source}",
@@ -299,6 +384,7 @@ def explain(resolution: Resolution, vantage: str = "auto") -> list[str]:
     for side in VANTAGES if vantage == "auto" else (vantage,):
         offered = expected_from(resolution, side)
         lines.append(f"expected from {side}: " + (
-            offered.value if offered else "no connection (MapiBlockOutlookExternalConnectivity"
-                                          "=$true: only internal connections are allowed)"))
+            offered.value if offered else "no connection (MAPIEnabled=$false)"
+            if resolution.blocked else "no connection (MapiBlockOutlookExternalConnectivity"
+                                       "=$true: only internal connections are allowed)"))
     return lines

@@ -55,6 +55,21 @@ class AuthSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ExoSource:
+    """``--settings-from exo``: the certificate app that reads the settings live."""
+
+    tenant: str
+    app_id: str
+    key_file: str | None = None
+    cert_file: str | None = None
+    pfx_file: str | None = None
+    passphrase_file: str | None = None  # the PFX's passphrase: a file, never the value
+    cache_seconds: float = 3600.0
+    authority_host: str = AUTHORITY_HOST
+    admin_url: str = "https://outlook.office365.com"
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxSettings:
     """One mailbox: where it is and what its MAPI over HTTP configuration should be."""
 
@@ -66,6 +81,7 @@ class MailboxSettings:
     vantage: str = "auto"
     resolution: Resolution | None = None  # the MAPI over HTTP settings, when given
     expect_protocol: str | None = None
+    exo: ExoSource | None = None  # read the settings live (Exchange Online admin API)
 
     @property
     def skips_autodiscover(self) -> bool:

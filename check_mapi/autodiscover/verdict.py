@@ -85,6 +85,10 @@ def _against_settings(offer: Offer, endpoint: Endpoint, resolution: Resolution,
                       drift_state: ServiceState, notes: tuple[str, ...]) -> Verdict:
     notes += (f"expected {resolution.text}", f"observed: Autodiscover offers {offer.text}")
     mapi_here = offer.protocol is Protocol.MAPI_HTTP and endpoint.url is not None
+    if resolution.blocked:
+        return Verdict(drift_state, f"configuration drift: settings resolve to "
+                       f"{resolution.summary} but Autodiscover offers {offer.text}", endpoint,
+                       logon=mapi_here, available=True, notes=(*notes, PENDING_NOTE))
     if (offer.protocol, offer.external) == (resolution.protocol, resolution.external):
         if offer.protocol is Protocol.OUTLOOK_ANYWHERE:
             reach = "" if offer.external else " (internal only)"

@@ -20,6 +20,7 @@ from ..errors import ConfigError, ServiceState
 from ..settings import (
     AuthSpec,
     ConnectionSettings,
+    ExoSource,
     MailboxSettings,
     Plan,
     RunSettings,
@@ -64,8 +65,28 @@ def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     mailbox = MailboxSettings(
         address=args.mailbox, auth=auth, url=args.url, legacy_dn=args.legacy_dn,
         autodiscover_url=args.autodiscover_url, vantage=args.vantage, resolution=resolution,
-        expect_protocol=args.expect_protocol)
+        expect_protocol=args.expect_protocol, exo=_exo_source(args))
     return Plan(run, mailbox)
+
+
+def _exo_source(args: argparse.Namespace) -> ExoSource | None:
+    """``--settings-from exo`` and the certificate app's options."""
+    given = (args.app_id, args.cert_key, args.cert_file, args.cert_pfx,
+             args.cert_pfx_passphrase_file)
+    if args.settings_from is None:
+        if any(v is not None for v in given):
+            raise ConfigError("--app-id and the certificate options need --settings-from exo")
+        return None
+    if not args.tenant or not args.app_id:
+        raise ConfigError("--settings-from exo needs --tenant and --app-id")
+    if not (args.cert_pfx or (args.cert_key and args.cert_file)):
+        raise ConfigError("--settings-from exo needs --cert-key and --cert-file, or --cert-pfx")
+    if not 0 <= args.settings_cache <= MAX_CACHE_SECONDS:
+        raise ConfigError(f"--settings-cache {args.settings_cache:g} is not between 0 and "
+                          f"{MAX_CACHE_SECONDS:.0f} seconds")
+    return ExoSource(args.tenant, args.app_id, args.cert_key, args.cert_file, args.cert_pfx,
+                     args.cert_pfx_passphrase_file, args.settings_cache,
+                     args.authority_host.strip().rstrip("/"), args.admin_url.rstrip("/"))
 
 
 def _ranges(args: argparse.Namespace) -> Mapping[str, tuple[str | None, str | None]]:
@@ -225,14 +246,19 @@ def _resolve(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
 def _check_mapihttp_settings(args: argparse.Namespace) -> resolver.Resolution | None:
     """The settings' resolution, compared with Autodiscover's answer; None if not given."""
     given = (args.org_mapihttp, args.mailbox_mapihttp, args.block_external, args.topology)
-    if any(value is not None for value in given) and (args.org_mapihttp or args.topology):
+    online = args.platform == resolver.EXCHANGE_ONLINE
+    if online or (any(value is not None for value in given)
+                  and (args.org_mapihttp or args.topology)):
         if args.expect_protocol is not None:
             raise ConfigError("--expect-protocol and the MAPI over HTTP settings exclude each "
                               "other: the settings already say what to expect")
-        return resolver.resolve(*given)
+        return resolver.resolve(*given, mapi_enabled=args.mapi_enabled, platform=args.platform)
     if any(value is not None for value in given):
         raise ConfigError("--mailbox-mapihttp and --block-external need --org-mapihttp or "
                           "--topology")
+    if args.mapi_enabled is not None:
+        raise ConfigError("--mapi-enabled needs --org-mapihttp or --topology (on-premises) "
+                          "or --platform exchange-online")
     return None
 
 

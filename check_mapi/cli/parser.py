@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .. import __version__, metrics
 from ..errors import ConfigError
-from ..resolver import TOPOLOGIES
+from ..resolver import PLATFORMS, TOPOLOGIES
 from ..settings import (
     AUTH_METHODS,
     AUTHORITY_HOST,
@@ -200,6 +200,29 @@ def _add_mapihttp_options(p: Parser) -> None:
                            "follows the organization)")
     mapi.add_argument("--block-external", metavar="{true,false}",
                       help="the mailbox's MapiBlockOutlookExternalConnectivity (default false)")
+    mapi.add_argument("--mapi-enabled", metavar="{true,false}",
+                      help="the mailbox's MAPIEnabled (Get-CasMailbox; default true; false "
+                           "blocks all MAPI clients)")
+    mapi.add_argument("--platform", choices=PLATFORMS,
+                      help="whose rules apply: on-premises (Microsoft's tables; the default) "
+                           "or exchange-online (MAPIEnabled alone)")
+    mapi.add_argument("--settings-from", choices=("exo",),
+                      help="read MAPIEnabled (and, where present, MapiHttpEnabled and "
+                           "MAPIBlockOutlookExternalConnectivity) live through the Exchange "
+                           "Online admin API with a certificate app: needs --tenant, --app-id "
+                           "and --cert-key/--cert-file or --cert-pfx")
+    mapi.add_argument("--app-id", metavar="GUID", help="the certificate app (Exchange."
+                      "ManageAsApp and a reader role) for --settings-from exo")
+    mapi.add_argument("--cert-key", metavar="FILE", help="its PEM private key")
+    mapi.add_argument("--cert-file", metavar="FILE", help="its PEM certificate")
+    mapi.add_argument("--cert-pfx", metavar="FILE", help="or its PFX (PKCS#12)")
+    mapi.add_argument("--cert-pfx-passphrase-file", metavar="FILE",
+                      help="the PFX's passphrase, read from this file")
+    mapi.add_argument("--settings-cache", type=float, default=3600.0, metavar="SECONDS",
+                      help="keep the live settings this long in the state directory "
+                           "(default 3600; 0: read them every run)")
+    mapi.add_argument("--admin-url", default="https://outlook.office365.com",
+                      metavar="URL", help=argparse.SUPPRESS)
     mapi.add_argument("--topology", metavar="SCENARIO",
                       help="derive the organization default from the upgrade scenario: "
                            f"{', '.join(TOPOLOGIES)} (--org-mapihttp wins)")

@@ -4,7 +4,8 @@ Authentication is done per TCP connection by :class:`check_mapi.emulator.auth.Co
 (NTLM and Negotiate bind to the connection), on every request to Autodiscover POX and the
 MAPI endpoint; Autodiscover v2 JSON is anonymous, as on Exchange Online, but a Bearer token it
 is given must be valid. With an ``[identity]`` section, :class:`.idp.IdentityProvider` serves
-its endpoints on the same host and port and its delegated tokens are accepted as Bearer tokens.
+its endpoints on the same host and port and its delegated tokens are accepted as Bearer tokens;
+its app-only tokens are accepted by the admin API (:mod:`.admin`, ``InvokeCommand``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .stats import Stats, StatsSnapshot
 from .store import build_store
 
 if TYPE_CHECKING:
+    from .admin import AdminApi
     from .idp import IdentityProvider
 
 STATS_PATH = "/_emulator/stats"
@@ -62,10 +64,13 @@ class App:
         self.emsmdb = emsmdb.Endpoint(config, self.sessions, stores, faults, self.stats, known)
         self.autodiscover = Autodiscover(config, faults)
         self.identity: IdentityProvider | None = None
+        self.admin: AdminApi | None = None
         if config.identity is not None:  # PyJWT and the key generation only when configured
+            from .admin import AdminApi
             from .idp import IdentityProvider
 
             self.identity = IdentityProvider(config, self.stats)
+            self.admin = AdminApi(config, self.identity, faults)
         self._channel_binding = channel_binding
         self._accounts = tuple(Account(m.smtp, m.username, m.password, m.tokens)
                                for m in config.mailboxes)
@@ -85,9 +90,12 @@ class App:
         return ConnectionAuth(self._policy, self._accounts, self._channel_binding, check)
 
     def route(self, path: str) -> str | None:
-        """:func:`route`, then the identity provider's paths (``identity``, ``identity_admin``)."""
+        """:func:`route`, then the identity provider's paths (``identity``, ``identity_admin``)
+        and the admin API's (``adminapi``)."""
         where = route(path)
         if where is None and self.identity is not None:
+            if path.lower().startswith("/adminapi/"):
+                return "adminapi"
             return self.identity.serves(path)
         return where
 
@@ -140,9 +148,16 @@ class App:
             return self._autodiscover_json(req)
         if where == "emsmdb":
             return emsmdb.handle(req, self.emsmdb)
-        if where in ("identity", "identity_admin") and self.identity is not None:
-            return self.identity.handle(req)
+        if where in ("identity", "identity_admin", "adminapi") and self.identity is not None:
+            return self._identity(where, req)
         return status_page(404, self.config.server, fault=False)
+
+    def _identity(self, where: str, req: Request) -> Reply:
+        """The identity provider's endpoints, or the admin API its app-only tokens reach."""
+        assert self.identity is not None
+        if where == "adminapi" and self.admin is not None:
+            return self.admin.handle(req)
+        return self.identity.handle(req)
 
     def _autodiscover_json(self, req: Request) -> Reply:
         if req.method != "GET":

@@ -62,6 +62,7 @@ class Mailbox:
     faults: tuple[Fault, ...]
     mfa_required: bool = False  # [identity]: the password grant answers AADSTS50076
     refresh_tokens_revoked: bool = False  # [identity]: every refresh token is refused
+    mapi_enabled: bool = True  # Set-CASMailbox -MAPIEnabled (admin API, Exchange Online)
 
     @property
     def upn(self) -> str:
@@ -274,7 +275,8 @@ def _mailbox(t: Table, organization: str) -> Mailbox:
         redirect_addr=t.get("redirect_addr", str), redirect_url=t.get("redirect_url", str),
         inbox=items, faults=tuple(_fault(f) for f in t.tables("fault")),
         mfa_required=t.get("mfa_required", bool, False),
-        refresh_tokens_revoked=t.get("refresh_tokens_revoked", bool, False))
+        refresh_tokens_revoked=t.get("refresh_tokens_revoked", bool, False),
+        mapi_enabled=t.get("mapi_enabled", bool, True))
     t.done()
     return mailbox
 

@@ -14,7 +14,8 @@ as clients that replay the body on every leg do).
 Such a fault does nothing else and no other fault key goes with it but ``times``.
 
 The step names are those of :data:`check_mapi.metrics.METRICS` rows with ``fault`` set, read
-when a configuration is parsed, plus the emulator's own ``ping`` (no probe step sends one).
+when a configuration is parsed, plus the emulator's own ``ping`` (no probe step sends one) and
+``adminapi`` (Get-CASMailbox of the admin API, :mod:`.admin`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CHALLENGE_STEPS = ("autodiscover", "connect")  # mailbox known before authentica
 
 def fault_steps() -> tuple[str, ...]:
     """The steps a ``[[mailbox.fault]]`` may name, read from the metrics table on each call."""
-    return (*metrics.fault_steps(), "ping")
+    return (*metrics.fault_steps(), "ping", "adminapi")
 
 
 @dataclass(frozen=True, slots=True)

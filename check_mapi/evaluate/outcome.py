@@ -44,6 +44,8 @@ def evaluate(result: ProbeResult, run: RunSettings, limits: Thresholds) -> Evalu
     """The state, summary, perfdata and long output of one probe."""
     perfdata, violations = _measure(result, limits)
     state, summary = _verdict(result, run.timeout_state)
+    if result.error is None and result.settings_warning:  # never a failed logon
+        state, summary = max(state, ServiceState.WARNING), f"{summary}; {result.settings_warning}"
     if result.error is None and violations:
         worst = max(violations, key=lambda v: v[0])  # the first of the worst state
         if worst[0] >= state:

@@ -25,6 +25,8 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
     for step in metrics.steps():  # in the order the probe runs them
         if step.name == "autodiscover":
             lines += _autodiscover_lines(result)
+        elif step.name == "settings":
+            lines += _settings_lines(result)
         elif not step.optional or step.name in result.timings:
             lines.append(_step_line(result, step.name))
     if result.disconnect_error is not None:
@@ -37,6 +39,18 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
     if verbose >= 3:
         lines += [_trace_line(trace) for trace in result.traces]
     return lines
+
+
+def _settings_lines(result: ProbeResult) -> list[str]:
+    """--settings-from exo: the step (or the cache), and where each value came from."""
+    lines = []
+    seconds = result.timings.get("settings")
+    if result.settings_warning is not None:
+        took = f" after {seconds:.3f} s" if seconds is not None else ""
+        lines.append(f"settings: FAILED{took}: {result.settings_warning}")
+    elif seconds is not None:
+        lines.append(f"settings: OK in {seconds:.3f} s (Exchange Online admin API)")
+    return lines + list(result.settings_lines)
 
 
 def _mailbox_line(result: ProbeResult) -> str:

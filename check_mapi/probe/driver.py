@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..auth import AuthReport, flow_for, report_of
 from ..auth.oauth import OAuthAuth
@@ -28,11 +29,15 @@ from ..autodiscover.record import AutodiscoverRecord
 from ..autodiscover.verdict import judge
 from ..deadline import Budget
 from ..errors import MapiError, ProtocolError
+from ..resolver import explain as resolver_explain
 from ..settings import MailboxSettings, RunSettings
 from ..transport.client import Auth, Transport, Verify, url_problem
 from . import conversation
 from .result import ProbeResult
 from .session import MapiSession
+
+if TYPE_CHECKING:
+    from ..exo.adminapi import LiveSettings
 
 
 def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify: Verify,
@@ -47,6 +52,8 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
         try:
             if not _token(auth, transport, budget, result):
                 return result
+            if mailbox.exo is not None:
+                _live_settings(transport, budget, run, mailbox, result)
             if mailbox.skips_autodiscover:
                 result.url, result.legacy_dn = mailbox.url, mailbox.legacy_dn
             else:
@@ -81,6 +88,38 @@ def _token(auth: Auth, transport: Transport, budget: Budget, result: ProbeResult
     except MapiError:
         return False
     return True
+
+
+def _live_settings(transport: Transport, budget: Budget, run: RunSettings,
+                   mailbox: MailboxSettings, result: ProbeResult) -> None:
+    """The ``settings`` step: the admin API (or its cache); a failure is only a WARNING."""
+    from ..exo import cache
+    from ..exo.adminapi import AdminApi, load_credential
+
+    source = mailbox.exo
+    assert source is not None
+    begin = time.monotonic()
+    result.running = "settings"
+
+    def read() -> LiveSettings:
+        credential = load_credential(source.tenant, source.app_id, key_file=source.key_file,
+                                     cert_file=source.cert_file, pfx_file=source.pfx_file,
+                                     passphrase_file=source.passphrase_file)
+        return AdminApi(transport, budget.steps, credential, source.authority_host,
+                        source.admin_url).read(mailbox.address)
+
+    path = cache.cache_path(Path(run.state_dir), source.tenant, mailbox.address)
+    live, when, warning = cache.fetch(read, path, source.cache_seconds)
+    if when == "just now" or live is None:
+        result.timings["settings"] = time.monotonic() - begin
+    if live is None:
+        result.settings_warning = warning
+        return
+    if warning:
+        result.settings_lines = (f"settings cache: {warning}",)
+    resolution = cache.resolution(live, when)
+    result.resolution = resolution
+    result.settings_lines += tuple(f"settings: {line}" for line in resolver_explain(resolution))
 
 
 def _used(mailbox: MailboxSettings, auth: Auth) -> str:
@@ -147,7 +186,8 @@ def _autodiscover(discoverer: Discoverer, run: RunSettings, mailbox: MailboxSett
 def _decide(answer: PoxAnswer, run: RunSettings, mailbox: MailboxSettings,
             result: ProbeResult) -> None:
     verdict = result.verdict = judge(answer, mailbox.vantage, run.drift_state,
-                                     mailbox.resolution, mailbox.expect_protocol)
+                                     result.resolution or mailbox.resolution,
+                                     mailbox.expect_protocol)
     if not verdict.logon:
         return
     if not answer.legacy_dn:

@@ -12,6 +12,7 @@ from datetime import datetime
 from ..autodiscover.record import AutodiscoverRecord
 from ..autodiscover.verdict import Verdict
 from ..errors import MapiError
+from ..resolver import Resolution
 from ..settings import MailboxSettings
 from ..transport.facts import ConnectionFacts
 
@@ -66,6 +67,9 @@ class ProbeResult:
     legacy_dn: str | None = None
     autodiscover: AutodiscoverRecord | None = None
     verdict: Verdict | None = None
+    resolution: Resolution | None = None  # read live (--settings-from exo): wins
+    settings_lines: tuple[str, ...] = ()  # where the live settings came from, for -v
+    settings_warning: str | None = None  # why they could not be read: a WARNING
 
     def fail(self, step: str, error: MapiError) -> None:
         """Record ``error`` at ``step`` unless an earlier error is already the reason."""

@@ -115,19 +115,20 @@ def test_errors_are_one_line_and_name_the_key(text: str, message: str) -> None:
 
 def test_fault_steps_are_read_from_the_metrics_table(monkeypatch: pytest.MonkeyPatch) -> None:
     token_fault = MINIMAL + "[[mailbox.fault]]\nstep = 'token'\n"
-    assert fault_steps() == ("autodiscover", "connect", "logon", "inbox", "disconnect", "ping")
-    with pytest.raises(ConfigError, match=r"'token' is not one of .*disconnect, ping$"):
+    assert fault_steps() == ("autodiscover", "connect", "logon", "inbox", "disconnect", "ping",
+                             "adminapi")
+    with pytest.raises(ConfigError, match=r"'token' is not one of .*disconnect, ping, adminapi$"):
         loads(token_fault)
     token = Metric("token", "token_time", "s", True, True, ("--token-warning",),
                    ("--token-critical",), True, 0, None, "token")
     monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, token))
     assert fault_steps() == ("autodiscover", "connect", "logon", "inbox", "disconnect", "token",
-                             "ping")
+                             "ping", "adminapi")
     assert [f.step for f in loads(token_fault).mailboxes[0].faults] == ["token"]
     with pytest.raises(ConfigError) as caught:
         loads(MINIMAL + "[[mailbox.fault]]\nstep = 'login'\n")
     assert str(caught.value) == ("mailbox[0].fault[0].step: 'login' is not one of autodiscover, "
-                                 "connect, logon, inbox, disconnect, token, ping")
+                                 "connect, logon, inbox, disconnect, token, ping, adminapi")
     # A row without fault=True (total, inbox_items) is no fault step; ping always is.
     for step in ("total", "inbox_items"):
         with pytest.raises(ConfigError, match=f"{step!r} is not one of"):
