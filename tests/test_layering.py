@@ -37,6 +37,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                        "check_mapi.resolver"),
     "check_mapi.output": ("check_mapi.output", "check_mapi.evaluation"),
     "check_mapi.evaluate": ("check_mapi.evaluate", "check_mapi.probe.result",
+                            "check_mapi.transport.facts",
                             "check_mapi.autodiscover.record", "check_mapi.evaluation",
                             "check_mapi.settings", "check_mapi.metrics"),
     "check_mapi.probe.result": ("check_mapi.autodiscover.record", "check_mapi.resolver",

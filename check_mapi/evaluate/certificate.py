@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ..probe.result import ProbeResult
+from ..transport.facts import read_certificate
 
 DAY = 86400.0
 
@@ -27,14 +28,6 @@ class Served:
     der: bytes
     verified_expiry: float | None  # epoch seconds; None: not verified (--insecure)
     places: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Certificate:
-    subject: str
-    issuer: str
-    names: tuple[str, ...]  # the subjectAltName's DNS names and IP addresses
-    not_after: float  # epoch seconds
 
 
 def served(result: ProbeResult) -> list[Served]:
@@ -78,11 +71,12 @@ def certificate_lines(result: ProbeResult, now: float | None = None) -> list[str
         for host, role in cert.places:
             hosts.setdefault(host, []).append(role)
         where = " and ".join(f"{host} ({', '.join(roles)})" for host, roles in hosts.items())
-        info = read(cert.der)
+        info = read_certificate(cert.der)
         if info is None:
             lines.append(f"certificate of {where}: not readable")
             continue
-        expiry = cert.verified_expiry if cert.verified_expiry is not None else info.not_after
+        expiry = (cert.verified_expiry if cert.verified_expiry is not None
+                  else info.not_after.timestamp())
         days = (expiry - now) / DAY
         left = f"{days:.1f} days left" if days >= 0 else f"expired {-days:.1f} days ago"
         checked = "" if cert.verified_expiry is not None else ", not verified (--insecure)"
@@ -94,32 +88,9 @@ def certificate_lines(result: ProbeResult, now: float | None = None) -> list[str
     return lines
 
 
-def read(der: bytes) -> Certificate | None:
-    """Subject, issuer, names and expiry of a DER certificate (None: unreadable)."""
-    try:
-        from cryptography import x509
-    except ImportError:  # pragma: no cover - installed with msal
-        return None
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            names = tuple(str(n.value) for n in san  # in the certificate's order
-                          if isinstance(n, x509.DNSName | x509.IPAddress))
-        except x509.ExtensionNotFound:
-            names = ()
-        after = getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
-        if not isinstance(after, datetime):
-            after = cert.not_valid_after.replace(tzinfo=timezone.utc)
-        return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                           names, after.timestamp())
-    except ValueError:
-        return None
-
-
 def _expiry(der: bytes) -> float | None:
-    info = read(der)
-    return info.not_after if info is not None else None
+    info = read_certificate(der)
+    return info.not_after.timestamp() if info is not None else None
 
 
 def _host(url: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -55,3 +56,44 @@ def _address(value: object) -> str | None:
         host = str(value[0])
         return f"[{host}]:{value[1]}" if ":" in host else f"{host}:{value[1]}"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """What a DER certificate says about itself (for the trace and for refusal reasons)."""
+
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # DNS names and IP addresses of the subjectAltName, in order
+    not_before: datetime
+    not_after: datetime
+
+
+def read_certificate(der: bytes) -> CertificateInfo | None:
+    """Subject, issuer, names and validity (None: unreadable); ``cryptography`` is imported
+    only here, when a certificate has to be shown or explained."""
+    try:
+        from cryptography import x509
+    except ImportError:  # pragma: no cover - installed with msal
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = tuple(str(n.value) for n in san
+                          if isinstance(n, x509.DNSName | x509.IPAddress))
+        except x509.ExtensionNotFound:
+            names = ()
+        return CertificateInfo(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                               names, _utc(cert, "not_valid_before"),
+                               _utc(cert, "not_valid_after"))
+    except ValueError:
+        return None
+
+
+def _utc(cert: object, name: str) -> datetime:
+    aware = getattr(cert, f"{name}_utc", None)  # cryptography >= 42
+    if isinstance(aware, datetime):
+        return aware
+    naive: datetime = getattr(cert, name)
+    return naive.replace(tzinfo=timezone.utc)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import _ssl
 import ssl
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from ..errors import ConfigError
 from ..settings import ConnectionSettings, Secret
+from .facts import read_certificate
 
 _CHAIN = "check_mapi_peer_chain"  # the attribute of the error that holds the DER chain
 MAX_PEM = 1 << 20  # bytes of a certificate or key file read to check what it holds
@@ -162,15 +162,6 @@ def verification_error(err: BaseException) -> ssl.SSLCertVerificationError | Non
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Certificate:
-    subject: str
-    issuer: str
-    names: tuple[str, ...]  # DNS names and IP addresses of the subjectAltName
-    not_before: datetime
-    not_after: datetime
-
-
 def certificate_problem(err: BaseException, host: str) -> str | None:
     """``TLS certificate of <host> ...``: why it was refused; None when ``err`` is no
     certificate verification failure."""
@@ -183,7 +174,7 @@ def certificate_problem(err: BaseException, host: str) -> str | None:
 
 def _refusal(err: ssl.SSLCertVerificationError, chain: tuple[bytes, ...]) -> str:
     code, hint = err.verify_code, "--ca-file to trust it"
-    leaf = _parse(chain[0]) if chain else None
+    leaf = read_certificate(chain[0]) if chain else None
     if code in (EXPIRED, NOT_YET_VALID):
         if code == EXPIRED:
             return "expired" + (f" on {_when(leaf.not_after)}" if leaf else "")
@@ -195,7 +186,7 @@ def _refusal(err: ssl.SSLCertVerificationError, chain: tuple[bytes, ...]) -> str
             f"no SAN, subject {leaf.subject or '(empty)'}")
         return f"is for other names ({names})"
     if code in (SELF_SIGNED, SELF_SIGNED_IN_CHAIN, *UNKNOWN_ISSUER):
-        top = _parse(chain[-1]) if chain else None  # the certificate nobody vouched for
+        top = read_certificate(chain[-1]) if chain else None  # the certificate nobody vouched for
         if code == SELF_SIGNED:
             why = "self-signed" + (f" {top.subject}" if top and top.subject else "")
         elif code == SELF_SIGNED_IN_CHAIN:
@@ -209,32 +200,3 @@ def _refusal(err: ssl.SSLCertVerificationError, chain: tuple[bytes, ...]) -> str
 
 def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
-def _parse(der: bytes) -> _Certificate | None:
-    """Subject, issuer, names and validity of a DER certificate (None: unreadable)."""
-    try:
-        from cryptography import x509
-    except ImportError:  # pragma: no cover - installed with msal
-        return None
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            names = tuple(str(n.value) for n in san  # in the certificate's order
-                          if isinstance(n, x509.DNSName | x509.IPAddress))
-        except x509.ExtensionNotFound:
-            names = ()
-        return _Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                            names, _utc(cert, "not_valid_before"),
-                            _utc(cert, "not_valid_after"))
-    except ValueError:
-        return None
-
-
-def _utc(cert: object, name: str) -> datetime:
-    aware = getattr(cert, f"{name}_utc", None)  # cryptography >= 42
-    if isinstance(aware, datetime):
-        return aware
-    naive: datetime = getattr(cert, name)
-    return naive.replace(tzinfo=timezone.utc)
