@@ -68,10 +68,10 @@ class OAuthAuth(httpx.Auth):
             record = self.store.read() or {}
             if self.spec.method == "oauth" and not record.get("cache"):
                 raise AuthError(self._no_login())  # nothing to refresh: not even msal
-            app, cache = _application(self.spec, self.authority, transport, deadline,
+            app, cache = application(self.spec, self.authority, transport, deadline,
                                       record.get("cache"))
             result = self._silent(app) if self.spec.method == "oauth" else self._password(app)
-            self._keep(result, cache, record)
+            self.keep(result, cache, record)
 
     def _silent(self, app: Any) -> dict[str, Any]:
         accounts = app.get_accounts(username=self.user)
@@ -97,9 +97,12 @@ class OAuthAuth(httpx.Auth):
                 self.user, self.spec.secret.value, [EXO_SCOPE])
         return result
 
-    def _keep(self, result: dict[str, Any], cache: Any, record: dict[str, Any]) -> None:
+    def keep(self, result: dict[str, Any], cache: Any, record: dict[str, Any],
+             method: str | None = None) -> None:
+        """msal's answer into the store (with msal's cache); AuthError for a refusal, its
+        text for ``method`` (default: this flow's)."""
         if "access_token" not in result:
-            raise AuthError(refused_text(result, self.spec.method, self.mailbox))
+            raise AuthError(refused_text(result, method or self.spec.method, self.mailbox))
         self._token = str(result["access_token"])
         self.expires = time.time() + float(result.get("expires_in", 0))
         record.update(cache=cache.serialize(), access_token=self._token,
@@ -121,7 +124,7 @@ class OAuthAuth(httpx.Auth):
         return f"OAuthAuth({self.user!r})"
 
 
-def _application(spec: AuthSpec, authority: str, transport: Any, deadline: Deadline,
+def application(spec: AuthSpec, authority: str, transport: Any, deadline: Deadline,
                  serialized: str | None) -> tuple[Any, Any]:
     """msal's public client, its cache loaded from the store (msal imported only here)."""
     import msal

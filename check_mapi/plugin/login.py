@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from ..auth.oauth import OAuthAuth, _application, refused_text
+from ..auth.oauth import OAuthAuth, application, refused_text
 from ..deadline import Deadline
 from ..errors import AuthError
 from ..settings import EXO_SCOPE, Plan
@@ -32,7 +32,7 @@ def login(plan: Plan, write: Any = None) -> str:
     with Transport(plan.run.connection, ssl_context(plan.run.connection)) as transport, \
             flow.store.locked(Deadline.after(30)):
         record = flow.store.read() or {}
-        app, cache = _application(mailbox.auth, flow.authority, transport, deadline,
+        app, cache = application(mailbox.auth, flow.authority, transport, deadline,
                                   record.get("cache"))
         device = app.initiate_device_flow(scopes=[EXO_SCOPE])
         if "user_code" not in device:
@@ -41,14 +41,9 @@ def login(plan: Plan, write: Any = None) -> str:
         device["expires_at"] = min(float(device.get("expires_at", 0)) or 1e18,
                                    time.time() + LOGIN_SECONDS)
         result = app.acquire_token_by_device_flow(device)
-        if "access_token" not in result:
-            raise AuthError(refused_text(result, "oauth-login", mailbox.address))
-        expires = time.time() + float(result.get("expires_in", 0))
-        record.update(cache=cache.serialize(), access_token=result["access_token"],
-                      expires_on=expires, refreshed_at=time.time(),
-                      logged_in={"user": flow.user, "at": time.time()})
-        flow.store.write(record)
-    until = datetime.fromtimestamp(expires, timezone.utc)
+        record["logged_in"] = {"user": flow.user, "at": time.time()}
+        flow.keep(result, cache, record, "oauth-login")
+    until = datetime.fromtimestamp(flow.expires or time.time(), timezone.utc)
     return (f"logged in as {flow.user} ({flow.authority}, client {mailbox.auth.client_id})\n"
             f"token store: {flow.store.path} (mode 0600)\n"
             f"access token valid until {until:%Y-%m-%d %H:%M} UTC; checks with --auth "

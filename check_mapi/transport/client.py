@@ -65,8 +65,7 @@ class HttpExchange:
     auth_legs: int = 0  # answers before this one in the auth flow (the 401 challenges)
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        return header(self.headers, name)
 
     @property
     def response_code(self) -> int | None:
@@ -90,8 +89,13 @@ class HttpReply:
     connection: ConnectionFacts | None = None
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        return header(self.headers, name)
+
+
+def header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of ``name`` (case-insensitive) in an answer's header list."""
+    lowered = name.lower()
+    return next((v for k, v in headers if k.lower() == lowered), None)
 
 
 class Transport:
