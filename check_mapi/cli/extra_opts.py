@@ -1,7 +1,12 @@
 """``--extra-opts[=][section][@file]``: options from an INI section (Monitoring Plugins).
 
-The search path is Monitoring Plugins' own (plugins/utils_base.c, extra_opts.c). A file
-that holds a secret (``password`` or ``token``) must be private like any secret file.
+Without ``@file`` the file is found as Monitoring Plugins' lib/parse_ini.c finds it:
+``$MP_CONFIG_FILE``; else, in each directory of the colon-separated
+``$NAGIOS_CONFIG_PATH``, the first of monitoring-plugins.ini, plugins.ini,
+nagios-plugins.ini that exists; else the first existing file of the standard list. A file
+that holds a secret (``password``, ``token``, ``proxy-password``) must be private like any
+secret file. The file is read with a size cap and refused at once if it is not a regular
+file, so that ``@/dev/zero`` or a FIFO can neither hang the check nor exhaust memory.
 """
 
 from __future__ import annotations
@@ -11,14 +16,20 @@ import os
 from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
-from .secrets import check_private
+from .secrets import check_private, read_capped
 
 PLUGIN_SECTION = "check_mapi"
-EXTRA_OPTS_FILES = ("/etc/nagios/plugins.ini", "/usr/local/nagios/etc/plugins.ini",
+INI_NAMES = ("monitoring-plugins.ini", "plugins.ini", "nagios-plugins.ini")
+EXTRA_OPTS_FILES = ("/usr/local/etc/monitoring-plugins/monitoring-plugins.ini",
+                    "/usr/local/etc/monitoring-plugins.ini",
+                    "/etc/monitoring-plugins/monitoring-plugins.ini",
+                    "/etc/monitoring-plugins.ini",
+                    "/etc/nagios/plugins.ini", "/usr/local/nagios/etc/plugins.ini",
                     "/usr/local/etc/nagios/plugins.ini", "/etc/opt/nagios/plugins.ini",
                     "/etc/nagios-plugins.ini", "/usr/local/etc/nagios-plugins.ini",
                     "/etc/opt/nagios-plugins.ini")
 SECRET_KEYS = frozenset({"password", "token", "proxy-password"})
+INI_CAP = 1024 * 1024
 
 
 def expand_extra_opts(argv: Sequence[str], env: Mapping[str, str]
@@ -40,26 +51,63 @@ def expand_extra_opts(argv: Sequence[str], env: Mapping[str, str]
     return args
 
 
+def find_ini(env: Mapping[str, str]) -> str | None:
+    """The file ``--extra-opts`` without ``@file`` reads, as parse_ini.c's default_file()
+    picks it (existence only: a directory found here is refused when read, as there)."""
+    if env.get("MP_CONFIG_FILE"):
+        return env["MP_CONFIG_FILE"]
+    in_path = (os.path.join(folder, name)
+               for folder in env.get("NAGIOS_CONFIG_PATH", "").split(":") if folder
+               for name in INI_NAMES)
+    return next((p for p in (*in_path, *EXTRA_OPTS_FILES) if os.path.exists(p)), None)
+
+
 def _ini_options(spec: str, env: Mapping[str, str]) -> list[str]:
     section, _, path = spec.partition("@")
     section = section or PLUGIN_SECTION
-    candidates = (env.get("NAGIOS_CONFIG_PATH", ""), *EXTRA_OPTS_FILES)
-    paths = [path] if path else [p for p in candidates if p and os.path.isfile(p)]
-    if not paths:
+    path = path or find_ini(env) or ""
+    if not path:
         raise ConfigError("--extra-opts: no plugins.ini found; give [section]@file")
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(paths[0], encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except (OSError, UnicodeDecodeError, configparser.Error) as err:
-        raise ConfigError(f"--extra-opts: cannot read {paths[0]}: "
-                          f"{getattr(err, 'strerror', None) or 'not a valid INI file'}") from err
+    parser, info = _parse(path)
     if not parser.has_section(section):
-        raise ConfigError(f"--extra-opts: no section [{section}] in {paths[0]}")
+        raise ConfigError(f"--extra-opts: no section [{section}] in {path}")
     items = parser.items(section)
     if SECRET_KEYS & {key for key, _ in items}:
-        check_private(paths[0], "--extra-opts file holding a secret")
+        check_private(path, "--extra-opts file holding a secret", info)
     options: list[str] = []
     for key, value in items:
         options += [f"--{key}"] if value == "" else [f"--{key}={value}"]
     return options
+
+
+def _parse(path: str) -> tuple[configparser.ConfigParser, os.stat_result]:
+    """The parsed file; a malformed one names its first bad line (never its text: the
+    line may hold a password)."""
+    data, info = read_capped(path, "--extra-opts file", INI_CAP)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"--extra-opts: {path} is not UTF-8 text") from None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as err:
+        raise ConfigError(f"--extra-opts: {path}{_where(err)}: {_why(err)}") from None
+    return parser, info
+
+
+def _where(err: configparser.Error) -> str:
+    lineno = getattr(err, "lineno", None)
+    if lineno is None and isinstance(err, configparser.ParsingError) and err.errors:
+        lineno = err.errors[0][0]
+    return f" line {lineno}" if lineno is not None else ""
+
+
+def _why(err: configparser.Error) -> str:
+    if isinstance(err, configparser.MissingSectionHeaderError):
+        return "text before the first [section] header"
+    if isinstance(err, configparser.DuplicateSectionError):
+        return f"section [{err.section}] appears twice"
+    if isinstance(err, configparser.DuplicateOptionError):
+        return f"option {err.option!r} appears twice in [{err.section}]"
+    return "not a valid INI line (expected [section], key = value or a # comment)"
