@@ -170,9 +170,10 @@ display_name = "Internal Only"
 mapi_block_outlook_external_connectivity = true
 
 [[mailbox]]
-# Autodiscover answers redirectAddr (e.g. a hybrid mailbox moved to the cloud).
+# Autodiscover answers redirectAddr: this address's mailbox lives on as probe@contoso.com
+# (as a hybrid mailbox moved to Exchange Online is found at its cloud address). No password:
+# no account of its own; probe's user logs on, after following the redirect.
 smtp = "moved@contoso.com"
-password = "Moved-Passw0rd!"
 redirect_addr = "probe@contoso.com"
 
 [[mailbox]]
