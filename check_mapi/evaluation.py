@@ -8,7 +8,9 @@ line. Pure: the standard library only, so that the cheap paths (argument errors)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import NamedTuple
 
 from .errors import ServiceState
@@ -35,8 +37,23 @@ class Evaluation:
     perfdata: tuple[PerfValue, ...] = ()
     long: tuple[str, ...] = ()  # the lines to show under the status line
     subject: str | None = None  # the mailbox, when there is one
+    brief: str = ""  # the reason in a few words, for a list of many mailboxes
+    more_perfdata: tuple[PerfValue, ...] = ()  # after the long output ("long perfdata")
 
 
 def problem(state: ServiceState, reason: str, long: tuple[str, ...] = ()) -> Evaluation:
     """An outcome without a probe: bad arguments, unreadable secrets, a bug."""
     return Evaluation(state, reason, (), long)
+
+
+def number_text(value: float) -> str:
+    """A number as the plugin guidelines want it in perfdata: ``.`` and digits, never an
+    exponent (``1e-05`` breaks PNP4Nagios and others), no trailing ``.0`` noise."""
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return "U"
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text

@@ -141,14 +141,27 @@ class RunSettings:
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     autodiscover_cache: float = 0.0  # seconds; 0: off
     state_dir: str = "."
+    parallel: int = 8  # probes at once, with several mailboxes
+    output: str = "nagios"  # or "checkmk": one local-check line per mailbox
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What one plugin run does: the run's settings and the mailbox to probe."""
+    """What one plugin run does: the run's settings and the mailboxes to probe.
+
+    ``many``: several mailboxes, or a mailbox file (even of one line): the many-mailbox
+    output, whose perfdata labels carry the mailbox, so that they do not change when a
+    file shrinks to one line.
+    """
 
     run: RunSettings
-    mailbox: MailboxSettings
+    mailboxes: tuple[MailboxSettings, ...]
+    many: bool = False
+
+    @property
+    def mailbox(self) -> MailboxSettings:
+        """The (first) mailbox: the one of a single-mailbox run."""
+        return self.mailboxes[0]
 
 
 def default_state_dir(env: Mapping[str, str]) -> str:

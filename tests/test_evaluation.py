@@ -53,10 +53,11 @@ def render(probe: ProbeResult, **run: object) -> Outcome:
 def test_ok() -> None:
     outcome = render(result())
     assert outcome.code == 0
-    assert outcome.first_line == (
+    assert outcome.first_line == (  # Autodiscover and TLS would have run: U, not absent
         "MAPI OK - probe@contoso.com logged on in 0.15 s, Inbox 42 items | "
-        "availability=1;;;0;1 connect_time=0.1s;;;0 disconnect_time=0.01s;;;0 "
-        "inbox_items=42;;;0 inbox_time=0.2s;;;0 logon_time=0.05s;;;0 total_time=0.4s;;;0")
+        "autodiscover_time=U;;;0 availability=1;;;0;1 cert_days=U connect_time=0.1s;;;0 "
+        "disconnect_time=0.01s;;;0 inbox_items=42;;;0 inbox_time=0.2s;;;0 "
+        "logon_time=0.05s;;;0 total_time=0.4s;;;0")
     assert outcome.long == []
 
 
@@ -84,8 +85,10 @@ def test_timeout_state(state: str, exit_code: int) -> None:
     assert outcome.code == exit_code
     assert outcome.status == (f"MAPI {state.upper()} - probe@contoso.com: logon failed: timed "
                               "out: the check's time budget ran out")
-    assert outcome.perfdata == {"availability": "0;;;0;1", "connect_time": "0.1s;;;0",
-                                "inbox_items": "42;;;0", "logon_time": "2.7s;;;0",
+    assert outcome.perfdata == {"autodiscover_time": "U;;;0", "availability": "0;;;0;1",
+                                "cert_days": "U", "connect_time": "0.1s;;;0",
+                                "disconnect_time": "U;;;0", "inbox_items": "42;;;0",
+                                "inbox_time": "U;;;0", "logon_time": "2.7s;;;0",
                                 "total_time": "2.8s;;;0"}
     assert "logon: FAILED after 2.700 s: timed out: the check's time budget ran out" in (
         outcome.long)
@@ -167,10 +170,15 @@ def test_a_new_metric_is_one_row(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "calendar" in fault_steps()
 
 
-def test_an_optional_step_that_did_not_run_is_not_listed(
+def test_a_step_that_did_not_run_is_u_in_perfdata_but_not_in_the_trace(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The perfdata labels stay the same whatever ran (graphing templates keep their
+    shape); the trace lists only the steps that ran. token_time and settings_time belong
+    to other modes (--auth oauth, --settings-from exo) and are not labels of this one."""
     monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, CALENDAR))
     outcome = render(result(), verbose=1)
-    assert "calendar_time" not in outcome.perfdata
+    assert outcome.code == 0
+    assert outcome.perfdata["calendar_time"] == "U;;;0"
+    assert "token_time" not in outcome.perfdata and "settings_time" not in outcome.perfdata
     assert not any(line.startswith(("calendar", "token")) for line in outcome.long)
     assert "inbox: OK in 0.200 s, 42 items" in outcome.long

@@ -39,7 +39,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "check_mapi.evaluate": ("check_mapi.evaluate", "check_mapi.probe.result",
                             "check_mapi.transport.facts",
                             "check_mapi.autodiscover.record", "check_mapi.evaluation",
-                            "check_mapi.settings", "check_mapi.metrics"),
+                            "check_mapi.settings", "check_mapi.metrics", "check_mapi.wire"),
     "check_mapi.probe.result": ("check_mapi.autodiscover.record", "check_mapi.resolver",
                                 "check_mapi.autodiscover.verdict", "check_mapi.settings",
                                 "check_mapi.transport.facts"),

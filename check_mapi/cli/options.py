@@ -27,6 +27,7 @@ from ..settings import (
     Secret,
     default_state_dir,
 )
+from .mailboxes import AUTH_KEYS, MailboxLine, mailbox_lines
 from .parser import threshold_dest
 from .secrets import (
     KEY_PASSWORD_ENV,
@@ -38,6 +39,7 @@ from .secrets import (
 
 MAX_CACHE_SECONDS = 86400.0
 MAX_TIMEOUT = 3600.0
+MAX_PARALLEL = 256
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
 # Monitoring Plugins range syntax: [@][start:][end], start may be ~ (negative infinity).
 _RANGE = re.compile(rf"@?(?:(?:{_NUMBER}|~)?:)?(?:{_NUMBER})?")
@@ -45,15 +47,17 @@ _RANGE = re.compile(rf"@?(?:(?:{_NUMBER}|~)?:)?(?:{_NUMBER})?")
 
 def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     """Validate and combine the options; ConfigError names the first bad one."""
-    _endpoint_options(args)
+    lines = mailbox_lines(args.mailbox, args.mailbox_file)
+    many = len(lines) > 1 or bool(args.mailbox_file)
     if not 0 < args.timeout <= MAX_TIMEOUT:
-        raise ConfigError(f"--timeout {args.timeout:g} is not between 0 and "
+        raise ConfigError(f"--timeout {args.timeout:g}: give more than 0 and at most "
                           f"{MAX_TIMEOUT:.0f} seconds")
     if not 1 <= args.rows <= 100:
-        raise ConfigError(f"--rows {args.rows} is not between 1 and 100")
+        raise ConfigError(f"--rows {args.rows}: give 1 to 100")
+    if not 1 <= args.parallel <= MAX_PARALLEL:
+        raise ConfigError(f"--parallel {args.parallel}: give 1 to {MAX_PARALLEL}")
     ranges = _ranges(args)
-    resolution = _check_mapihttp_settings(args)
-    auth = _auth(args, env)
+    mailboxes = _mailboxes(args, env, lines, many)
     run = RunSettings(
         timeout=args.timeout, timeout_state=ServiceState[args.timeout_state.upper()],
         drift_state=ServiceState[args.drift_state.upper()], ranges=ranges,
@@ -61,12 +65,40 @@ def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
         client_application=args.client_application,
         connection=_connection(args, env),
         autodiscover_cache=args.autodiscover_cache,
-        state_dir=args.state_dir or default_state_dir(env))
-    mailbox = MailboxSettings(
+        state_dir=args.state_dir or default_state_dir(env), parallel=args.parallel,
+        output=args.output)
+    return Plan(run, mailboxes, many)
+
+
+def _mailboxes(args: argparse.Namespace, env: Mapping[str, str], lines: list[MailboxLine],
+               many: bool) -> tuple[MailboxSettings, ...]:
+    """One MailboxSettings per line; the run's credentials are read once for them all."""
+    shared: list[AuthSpec] = []  # the run's AuthSpec, built at the first mailbox needing it
+    mailboxes = []
+    for line in lines:
+        options = line.namespace(args)
+        try:
+            _endpoint_options(options)  # before the secrets: the options' own problems first
+            if AUTH_KEYS & line.overrides.keys():
+                auth = _auth(options, env)
+            else:
+                shared = shared or [_auth(options, env)]
+                auth = shared[0]
+            mailboxes.append(_mailbox(options, auth))
+        except ConfigError as err:
+            if not many or line.where == "-m":
+                raise
+            raise ConfigError(f"{line.where} ({line.address}): {err}") from err
+    return tuple(mailboxes)
+
+
+def _mailbox(args: argparse.Namespace, auth: AuthSpec) -> MailboxSettings:
+    """The settings of ``args.mailbox``, with the overrides of its line in ``args``."""
+    return MailboxSettings(
         address=args.mailbox, auth=auth, url=args.url, legacy_dn=args.legacy_dn,
-        autodiscover_url=args.autodiscover_url, vantage=args.vantage, resolution=resolution,
-        expect_protocol=args.expect_protocol, exo=_exo_source(args))
-    return Plan(run, mailbox)
+        autodiscover_url=args.autodiscover_url, vantage=args.vantage,
+        resolution=_check_mapihttp_settings(args), expect_protocol=args.expect_protocol,
+        exo=_exo_source(args))
 
 
 def _exo_source(args: argparse.Namespace) -> ExoSource | None:
@@ -212,7 +244,11 @@ def _proxy_url(option: str, text: str) -> tuple[str, str | None, Secret | None]:
     A value without a scheme (proxy:3128, as environments often have it) is http://.
     """
     if "://" not in text:
-        text = f"http://{text}"
+        if not re.fullmatch(r"[^/?#@\s]+:\d+/?|[^/?#\s]*@[^/?#@\s]+:\d+/?", text.strip()):
+            shown = re.sub(r"^[^@]*@", "***@", text)
+            raise ConfigError(f"{option} {shown[:200]!r} is not a proxy URL: give "
+                              "http://HOST:PORT")
+        text = f"http://{text.strip()}"
     shown = re.sub(r"^([^:/?#]+://)[^/?#]*@", r"\1***@", text)  # never the password
     _http_url(option, shown)
     parts = urlsplit(text)
@@ -278,7 +314,7 @@ def _http_url(option: str, text: str) -> str:
 
 def _endpoint_options(args: argparse.Namespace) -> None:
     """--url and --legacy-dn skip Autodiscover: both or neither, not with its own options."""
-    if not args.mailbox:
+    if not args.mailbox.strip():
         raise ConfigError("missing -m/--mailbox")
     if not args.url and "@" not in args.mailbox.strip("@"):
         raise ConfigError(f"-m/--mailbox {args.mailbox!r} is not an SMTP address, which "

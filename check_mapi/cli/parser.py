@@ -25,15 +25,35 @@ from ..settings import (
 from .secrets import KEY_PASSWORD_ENV, PASSWORD_ENV, PROXY_PASSWORD_ENV, TOKEN_ENV
 
 EPILOG = f"""\
-Secrets: the password comes from --password-file, ${PASSWORD_ENV}, an --extra-opts section
-(password=...), or --password (visible in ps: avoid). A bearer token comes from
---token-file, ${TOKEN_ENV}, --extra-opts (token=...) or --token; the proxy's password
-from --proxy-password-file, ${PROXY_PASSWORD_ENV}, --extra-opts (proxy-password=...) or
---proxy-password; a client key's passphrase from --client-key-password-file or
-${KEY_PASSWORD_ENV}. Files holding secrets must not be readable by group or others.
+Secrets: the password comes from --password-file, ${PASSWORD_ENV},
+an --extra-opts section (password=...), or --password (visible in ps: avoid).
+A bearer token comes from --token-file, ${TOKEN_ENV},
+--extra-opts (token=...) or --token; the proxy's password from
+--proxy-password-file, ${PROXY_PASSWORD_ENV}, --extra-opts
+(proxy-password=...) or --proxy-password; a client key's passphrase from
+--client-key-password-file or ${KEY_PASSWORD_ENV}. Files holding secrets
+must be owned by root or you and unreadable by others; group-readable only by
+your own group (root:nagios 0640, as for resource.cfg).
 
-Thresholds use the Monitoring Plugins range syntax (10, 5:, ~:10, @1:2), in seconds for
-times. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+Thresholds use the Monitoring Plugins range syntax (10, 5:, ~:10, @1:2), in
+seconds for times. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+Examples:
+  the real probe against the built-in emulator:
+    check_mapi --demo
+  one mailbox, found through Autodiscover:
+    check_mapi -m probe@contoso.com --password-file /etc/check_mapi/pw -w 2 -c 5
+  skip Autodiscover:
+    check_mapi -m probe@contoso.com --password-file FILE \\
+      --url 'https://mail.contoso.com/mapi/emsmdb/?MailboxId=...' \\
+      --legacy-dn '/o=Contoso/ou=.../cn=Recipients/cn=probe'
+  many mailboxes in one run, and the same as Checkmk local-check lines:
+    check_mapi --mailbox-file FILE --password-file FILE --parallel 16 -t 60
+    check_mapi --mailbox-file FILE --password-file FILE --output checkmk
+  Exchange Online, after --oauth-login once:
+    check_mapi -m probe@contoso.com --auth oauth
+  what the MAPI over HTTP settings resolve to (no network):
+    check_mapi --explain-config --org-mapihttp true --block-external true
 """
 
 
@@ -61,7 +81,7 @@ def build_parser() -> Parser:
     p = Parser(prog="check_mapi", epilog=EPILOG,
                formatter_class=argparse.RawDescriptionHelpFormatter,
                description="Log on to an Exchange mailbox over MAPI over HTTP, as Outlook "
-                           "does, list the Inbox and report availability and timings.")
+                           "does,\nlist the Inbox and report availability and timings.")
     p.add_argument("-V", "--version", action="version", version=f"check_mapi {__version__}")
     p.add_argument("--extra-opts", metavar="[SECTION][@FILE]", nargs="?", const="",
                    help="read options from an INI section (default section check_mapi, "
@@ -70,7 +90,15 @@ def build_parser() -> Parser:
                    help="probe a mailbox of the built-in Exchange emulator, started on a "
                         "loopback port (no other option needed)")
     target = p.add_argument_group("mailbox and endpoint")
-    target.add_argument("-m", "--mailbox", metavar="SMTP", help="the mailbox's SMTP address")
+    target.add_argument("-m", "--mailbox", metavar="SMTP", action="append",
+                        help="the mailbox's SMTP address; repeat it to probe several "
+                             "mailboxes in one run")
+    target.add_argument("--mailbox-file", metavar="FILE",
+                        help="probe the mailboxes listed in FILE: one SMTP address per line, "
+                             "# comments, optional key=value overrides (username, "
+                             "password-file, url, legacy-dn, ...; see the README)")
+    target.add_argument("--parallel", type=int, default=8, metavar="N",
+                        help="with several mailboxes: probe up to N at once (default 8)")
     target.add_argument("--url", help="the emsmdb URL (https://host/mapi/emsmdb/?MailboxId=...);"
                                       " with --legacy-dn it skips Autodiscover")
     target.add_argument("--legacy-dn", metavar="DN", help="the mailbox user's LegacyDN")
@@ -90,12 +118,12 @@ def build_parser() -> Parser:
     target.add_argument("--rows", type=int, default=5, metavar="N",
                         help="newest Inbox items to read (default 5)")
     auth = p.add_argument_group("authentication")
-    auth.add_argument("--auth", choices=AUTH_METHODS,
-                      help="default: bearer when a token is given, else auto: what the "
-                           "server offers, Kerberos (with a ticket), NTLM, then Basic "
-                           "(over TLS only); oauth: Exchange Online with the token store "
-                           "(--oauth-login once); oauth-password: the deprecated username/"
-                           "password grant")
+    auth.add_argument("--auth", choices=AUTH_METHODS, metavar="METHOD",
+                      help=f"{', '.join(AUTH_METHODS)}; default: bearer when a token is "
+                           "given, else auto: what the server offers, Kerberos (with a "
+                           "ticket), NTLM, then Basic (over TLS only); oauth: Exchange Online "
+                           "with the token store (--oauth-login once); oauth-password: the "
+                           "deprecated username/password grant")
     auth.add_argument("-u", "--username",
                       help="logon name: DOMAIN\\user, user@domain (UPN) or user (default: "
                            "the mailbox address)")
@@ -115,7 +143,9 @@ def build_parser() -> Parser:
     auth.add_argument("--allow-basic-over-http", action="store_true",
                       help="send Basic credentials over plain http to a host that is not "
                            "loopback (they are readable on the network: refused without this)")
-    auth.add_argument("--password-file", metavar="FILE")
+    auth.add_argument("--password-file", metavar="FILE",
+                      help="read the password from the first line of FILE (owner-only, or "
+                           "root:<your group> 0640)")
     auth.add_argument("--password", help="the password itself: visible in ps, avoid")
     auth.add_argument("--token-file", metavar="FILE", help="OAuth bearer token file")
     auth.add_argument("--token", help="the bearer token itself: visible in ps, avoid")
@@ -132,10 +162,15 @@ def build_parser() -> Parser:
     _add_threshold_options(p)
     out = p.add_argument_group("output")
     out.add_argument("-v", "--verbose", action="count", default=0,
-                     help="step trace (-v), the connection: addresses, TLS, certificate "
-                          "expiry (-vv), request summaries (-vvv)")
+                     help="step trace (-v); the settings in effect and the connection: "
+                          "addresses, TLS, certificate expiry (-vv); one line per request "
+                          "(-vvv)")
     out.add_argument("--show-subjects", action="store_true",
-                     help="list the newest items' subjects and senders (private data)")
+                     help="list the newest items' subjects and senders (private data; "
+                          "also without -v)")
+    out.add_argument("--output", choices=("nagios", "checkmk"), default="nagios",
+                     help="nagios (default): the plugin status line; checkmk: one Checkmk "
+                          "local-check line per mailbox")
     _add_mapihttp_options(p)
     return p
 
@@ -146,7 +181,8 @@ def _add_connection_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--proxy-user", metavar="USER",
                        help="proxy logon name: DOMAIN\\user for a Windows (NTLM) proxy, else "
                             "user (Basic)")
-    group.add_argument("--proxy-password-file", metavar="FILE")
+    group.add_argument("--proxy-password-file", metavar="FILE",
+                       help="read the proxy password from the first line of FILE")
     group.add_argument("--proxy-password", help="the proxy password itself: visible in ps")
     group.add_argument("--proxy-domain", metavar="DOMAIN",
                        help="NTLM domain of --proxy-user when it names none")

@@ -11,12 +11,22 @@ from __future__ import annotations
 from nagiosplugin import Range
 
 from .. import metrics
-from ..errors import ConfigError, MapiError, ServiceState, TransportTimeoutError
-from ..evaluation import Evaluation, PerfValue
+from ..errors import (
+    ConfigError,
+    HttpStatusError,
+    MapiCallError,
+    MapiError,
+    ResponseCodeError,
+    RopError,
+    ServiceState,
+    TransportTimeoutError,
+)
+from ..evaluation import Evaluation, PerfValue, number_text
 from ..probe.result import ProbeResult
-from ..settings import Ranges, RunSettings
+from ..settings import MailboxSettings, Ranges, RunSettings
+from ..wire import describe_error
 from .certificate import days_left
-from .trace import long_output
+from .trace import item_lines, long_output
 
 Thresholds = dict[str, tuple[Range | None, Range | None]]
 
@@ -46,13 +56,36 @@ def evaluate(result: ProbeResult, run: RunSettings, limits: Thresholds) -> Evalu
     state, summary = _verdict(result, run.timeout_state)
     if result.error is None and result.settings_warning:  # never a failed logon
         state, summary = max(state, ServiceState.WARNING), f"{summary}; {result.settings_warning}"
+    brief = _brief(result) if result.error is not None else ""
     if result.error is None and violations:
         worst = max(violations, key=lambda v: v[0])  # the first of the worst state
         if worst[0] >= state:
-            state, summary = worst[0], f"{summary}; {worst[1]}"
+            state, summary, brief = worst[0], f"{summary}; {worst[1]}", worst[1]
+    if not brief and state is not ServiceState.OK:
+        brief = summary.removeprefix(f"{result.mailbox.address}: ")
     show = state is not ServiceState.OK or run.verbose > 0 or result.error is not None
-    long = tuple(long_output(result, run.verbose, run.show_subjects)) if show else ()
-    return Evaluation(state, summary, perfdata, long, result.mailbox.address)
+    if show:
+        long = tuple(long_output(result, run, run.show_subjects))
+    else:  # --show-subjects alone: the items, without the step trace
+        long = tuple(item_lines(result)) if run.show_subjects else ()
+    return Evaluation(state, summary, perfdata, long, result.mailbox.address, brief)
+
+
+def _brief(result: ProbeResult) -> str:
+    """``<step>: <the reason in a few words>`` for the list of a many-mailbox run."""
+    error = result.error
+    if isinstance(error, TransportTimeoutError):
+        words = "timed out"
+    elif isinstance(error, (RopError, MapiCallError)):
+        words = describe_error(error.code).partition(" (")[0]
+    elif isinstance(error, HttpStatusError):
+        words = f"HTTP {error.status}"
+    elif isinstance(error, ResponseCodeError):
+        words = f"X-ResponseCode {error.code}"
+    else:
+        text = str(error)
+        words = text if len(text) <= 60 else text[:57].rstrip() + "..."
+    return f"{result.failed_step}: {words}"
 
 
 def _verdict(result: ProbeResult, timeout_state: ServiceState) -> tuple[ServiceState, str]:
@@ -70,26 +103,59 @@ def _state_of(error: MapiError, timeout_state: ServiceState) -> ServiceState:
 
 def _measure(result: ProbeResult, limits: Thresholds
              ) -> tuple[tuple[PerfValue, ...], list[tuple[ServiceState, str]]]:
-    """Perfdata in label order (as graphs and the tests know it) and range violations."""
+    """Perfdata in label order (as graphs and the tests know it) and range violations.
+
+    The labels are the same on every outcome of a mode (the options decide them): a value
+    that could not be measured is ``U``, so that graphing templates keep their shape.
+    """
     values = _values(result)
     perfdata, violations = [], []
     for metric in metrics.METRICS:
-        if metric.name not in values:
+        if not _reported(metric.name, result.mailbox):
             continue
-        value = values[metric.name]
+        value = values.get(metric.name)
         warning, critical = limits.get(metric.name, (None, None))
-        perfdata.append(PerfValue(metric.label, value, metric.unit,
-                                  str(warning) if warning else "",
-                                  str(critical) if critical else "",
-                                  metric.minimum, metric.maximum))
+        perfdata.append(PerfValue(metric.label, value, metric.unit, range_text(warning),
+                                  range_text(critical), metric.minimum, metric.maximum))
         for state, limit in ((ServiceState.CRITICAL, critical), (ServiceState.WARNING,
                                                                  warning)):
-            if limit is not None and not limit.match(value):
+            if value is not None and limit is not None and not limit.match(value):
                 unit = f" {metric.unit}" if metric.unit else ""
-                violations.append((state, f"{metric.label} {value}{unit} {limit.violation}"))
+                where = "inside" if limit.invert else "outside"
+                violations.append((state, f"{metric.label} {number_text(value)}{unit} "
+                                          f"{where} range {range_text(limit, full=True)}"))
                 break
     perfdata.sort(key=lambda p: p.label)
     return tuple(perfdata), violations
+
+
+def _reported(name: str, mailbox: MailboxSettings) -> bool:
+    """Whether this mode reports the metric (``U`` when a run could not measure it)."""
+    if name == "token":
+        return mailbox.auth.oauth
+    if name == "settings":
+        return mailbox.exo is not None
+    if name == "autodiscover":
+        return not mailbox.skips_autodiscover
+    if name == "cert":  # never measurable when the only URL is plain http
+        return not (mailbox.skips_autodiscover and (mailbox.url or "").lower().startswith(
+            "http://"))
+    return True
+
+
+def range_text(limit: Range | None, full: bool = False) -> str:
+    """A range in the Monitoring Plugins syntax, numbers without exponent; "" for none.
+    ``full`` writes a start of 0 too (``0:2``: clearer in a sentence)."""
+    if limit is None:
+        return ""
+    text = "@" if limit.invert else ""
+    if limit.start == float("-inf"):
+        text += "~:"
+    elif full or limit.start != 0:
+        text += f"{number_text(limit.start)}:"
+    if limit.end != float("inf"):
+        text += number_text(limit.end)
+    return text
 
 
 def _values(result: ProbeResult) -> dict[str, float | int]:

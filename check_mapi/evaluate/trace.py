@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from .. import metrics
 from ..autodiscover.record import AutodiscoverRecord
 from ..probe.result import CallTrace, InboxItem, ProbeResult
+from ..settings import RunSettings
 from .certificate import certificate_lines
 
 
-def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[str]:
+def long_output(result: ProbeResult, run: RunSettings, show_subjects: bool) -> list[str]:
+    verbose = run.verbose
     lines = [_mailbox_line(result)]
     if result.auth_method == "oauth-password":
         lines.append("auth: the username/password grant is deprecated by Microsoft and "
@@ -34,7 +36,7 @@ def long_output(result: ProbeResult, verbose: int, show_subjects: bool) -> list[
     lines += _facts(result)
     lines += certificate_lines(result)  # the server certificates (read only when shown)
     if verbose >= 2:
-        lines += _connection(result)
+        lines += _connection(result) + settings_lines(run)
     lines += _items(result, show_subjects)
     if verbose >= 3:
         lines += [_trace_line(trace) for trace in result.traces]
@@ -61,7 +63,10 @@ def _mailbox_line(result: ProbeResult) -> str:
         extra = f", vantage {verdict.endpoint.side}: {verdict.endpoint.kind}"
     elif verdict is not None:
         extra = f", vantage {verdict.endpoint.side}"
-    return f"mailbox {result.mailbox.address}{where} (auth {result.auth_method}{extra})"
+    user = result.mailbox.auth.username
+    who = f" as {user}" if user and user.lower() != result.mailbox.address.lower() else ""
+    return (f"mailbox {result.mailbox.address}{where} (auth {result.auth_method}{who}"
+            f"{extra})")
 
 
 def _autodiscover_lines(result: ProbeResult) -> list[str]:
@@ -153,6 +158,33 @@ def _connection(result: ProbeResult) -> list[str]:
     elif facts.peer_certificate:
         parts.append("certificate not verified")
     return [", ".join(parts)]
+
+
+def settings_lines(run: RunSettings) -> list[str]:
+    """-vv: the run's settings in effect (the configuration debug of the guidelines)."""
+    ranges = "; ".join(_range_text(name, *pair) for name, pair in run.ranges.items())
+    connection = run.connection
+    trust = ("not verified (--insecure)" if connection.insecure else
+             f"--ca-file {connection.ca_file}" if connection.ca_file else "certifi's CAs")
+    route = f"proxy {connection.proxy}" if connection.proxy else "direct (no proxy)"
+    if connection.no_proxy:
+        route += f", not for {', '.join(connection.no_proxy)}"
+    cache = (f"{run.autodiscover_cache:g} s" if run.autodiscover_cache else "off")
+    return [f"settings: timeout {run.timeout:g} s (on timeout {run.timeout_state.name}), "
+            f"drift {run.drift_state.name}, thresholds: {ranges or 'none'}",
+            f"settings: TLS trust {trust}, {route}, rows {run.rows}, client application "
+            f"{run.client_application}, Autodiscover cache {cache}, state dir {run.state_dir}"]
+
+
+def _range_text(name: str, warning: str | None, critical: str | None) -> str:
+    levels = [f"{level} {spec}" for level, spec in (("warning", warning),
+                                                    ("critical", critical)) if spec]
+    return f"{metrics.by_name(name).label} {' '.join(levels)}"
+
+
+def item_lines(result: ProbeResult) -> list[str]:
+    """--show-subjects without -v: the newest items, without the step trace."""
+    return _items(result, True)
 
 
 def _items(result: ProbeResult, show_subjects: bool) -> list[str]:

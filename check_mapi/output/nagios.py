@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 
-from ..evaluation import Evaluation, PerfValue
+from ..evaluation import Evaluation, PerfValue, number_text
 
 PREFIX = "MAPI"
 _BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+_PLAIN = re.compile(r"[A-Za-z0-9_.@:/-]+")
 
 
 def render(evaluation: Evaluation) -> str:
@@ -23,6 +24,9 @@ def render(evaluation: Evaluation) -> str:
     lines = [f"{line} | {perfdata}" if perfdata else line]
     for text in evaluation.long:
         lines += [clean(part) for part in _BREAKS.split(text)]
+    if evaluation.more_perfdata:  # one line: Nagios reads on from the first "|" of the
+        # long output, Icinga takes each line's part after "|"; one line suits both
+        lines.append("| " + " ".join(perf(p) for p in evaluation.more_perfdata))
     return "\n".join(lines) + "\n"
 
 
@@ -31,12 +35,22 @@ def clean(text: str) -> str:
     return _BREAKS.sub(" ", text).replace("|", "/")
 
 
-def perf(value: PerfValue) -> str:
-    """``label=value[unit];warn;crit;min;max`` with trailing empty fields dropped."""
-    from nagiosplugin import Performance  # only a run that measured something needs it
+def label(text: str) -> str:
+    """A perfdata label: quoted unless it is a plain word (Monitoring Plugins: a quote in
+    it is doubled; ``=`` may not appear at all, and becomes ``_``)."""
+    text = clean(text).replace("=", "_")
+    if _PLAIN.fullmatch(text):
+        return text
+    return "'" + text.replace("'", "''") + "'"
 
-    if value.value is None:
-        return str(Performance(value.label, "U", "", value.warning, value.critical,
-                               value.minimum, value.maximum))
-    return str(Performance(value.label, value.value, value.unit, value.warning,
-                           value.critical, value.minimum, value.maximum))
+
+def perf(value: PerfValue) -> str:
+    """``label=value[unit];warn;crit;min;max`` with trailing empty fields dropped; the
+    value ``U`` (without unit) when it could not be measured; never an exponent."""
+    shown = "U" if value.value is None else f"{number_text(value.value)}{value.unit}"
+    fields = [f"{label(value.label)}={shown}", value.warning, value.critical,
+              "" if value.minimum is None else number_text(value.minimum),
+              "" if value.maximum is None else number_text(value.maximum)]
+    while fields[-1] == "":
+        fields.pop()
+    return ";".join(fields)

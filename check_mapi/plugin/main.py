@@ -48,52 +48,84 @@ def run(argv: Sequence[str], *, started: float | None = None,
     started = time.monotonic() if started is None else started
     with _quiet():
         try:
-            evaluation = _guarded(argv, started, os.environ if env is None else env)
+            outcome = _guarded(argv, started, os.environ if env is None else env)
         except Finished:  # --help or --version has been written
             return ServiceState.UNKNOWN, ""
-        if isinstance(evaluation, str):  # --explain-config: a report, not a status line
-            return ServiceState.OK, evaluation
-        return int(evaluation.state), nagios.render(evaluation)
+        if isinstance(outcome, str):  # --explain-config: a report, not a status line
+            return ServiceState.OK, outcome
+        evaluations, many = outcome
+        state = max(e.state for e in evaluations)
+        if _checkmk(argv, os.environ if env is None else env):
+            from ..output import checkmk
+
+            return int(state), checkmk.render(evaluations)
+        if many:
+            from ..evaluate.many import summarize
+
+            return int(state), nagios.render(summarize(evaluations))
+        return int(state), nagios.render(evaluations[0])
+
+
+Outcome = tuple[tuple[Evaluation, ...], bool]  # one Evaluation per mailbox; many-mailbox?
 
 
 def _guarded(argv: Sequence[str], started: float, env: Mapping[str, str]
-             ) -> Evaluation | str:
+             ) -> Outcome | str:
     try:
         return _run(argv, started, env)
     except ConfigError as err:
-        return problem(ServiceState.UNKNOWN, str(err))
+        return (problem(ServiceState.UNKNOWN, str(err)),), False
     except Finished:
         raise
     except Exception as err:  # noqa: BLE001 - the last-resort guard for bugs
         detail = "".join(traceback.format_exception(err)) if _verbose(argv) else ""
-        return problem(ServiceState.UNKNOWN, f"internal error: {err or 'no details'}",
-                       tuple(detail.splitlines()))
+        return (problem(ServiceState.UNKNOWN, f"internal error: {err or 'no details'}",
+                        tuple(detail.splitlines())),), False
 
 
-def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Evaluation | str:
+def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Outcome | str:
     expanded = expand_extra_opts(argv, env)
     parser = build_parser()
     args = parser.parse_args(expanded)
     if args.explain_config:  # before the probe's checks: needs no mailbox, URL or network
         return _explain_config(args)
     if args.oauth_login:
-        return _oauth_login(plan(args, env))
+        login = _oauth_login(plan(args, env))
+        return login if isinstance(login, str) else ((login,), False)
     if args.demo:
         from .demo import demo_options, sign_in  # the emulator: only for --demo
 
-        with demo_options(args.mailbox, oauth=args.auth == "oauth") as demo:
-            settings = plan(parser.parse_args([*expanded, *demo.options]), env)
+        with demo_options(args.mailbox or [], oauth=args.auth == "oauth") as demo:
+            demo_args = parser.parse_args([*expanded, *demo.options])
+            # the demo's own -m (the last) or mailbox file replaces the user's -m
+            demo_args.mailbox = None if demo_args.mailbox_file else demo_args.mailbox[-1:]
+            settings = plan(demo_args, env)
             if settings.mailbox.auth.oauth:
                 sign_in(demo, settings)
-            return _execute(settings, started)
-    return _execute(plan(args, env), started)
+            return _execute(settings, started), settings.many
+    settings = plan(args, env)
+    return _execute(settings, started), settings.many
 
 
-def _execute(settings: Plan, started: float) -> Evaluation:
-    """The probe path, imported only now: the arguments were good (httpx, nagiosplugin)."""
+def _execute(settings: Plan, started: float) -> tuple[Evaluation, ...]:
+    """The probe path, imported only now: the arguments were good (httpx)."""
     from .runner import execute
 
     return execute(settings, started)
+
+
+def _checkmk(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    """``--output checkmk`` (also for an argument error, which parsing could not finish):
+    the last ``--output`` wins, as in argparse, --extra-opts included when it reads."""
+    with contextlib.suppress(ConfigError):
+        argv = expand_extra_opts(argv, env)
+    mode = "nagios"
+    for index, arg in enumerate(argv):
+        if arg == "--output" and index + 1 < len(argv):
+            mode = argv[index + 1]
+        elif arg.startswith("--output="):
+            mode = arg.partition("=")[2]
+    return mode == "checkmk"
 
 
 def _oauth_login(settings: Plan) -> Evaluation | str:

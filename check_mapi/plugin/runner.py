@@ -20,9 +20,10 @@ from ..evaluate.outcome import evaluate, thresholds
 from ..evaluation import Evaluation
 from ..probe.driver import run_probe
 from ..probe.result import ProbeResult
-from ..settings import Plan
-from ..transport.client import ssl_context
+from ..settings import Plan, RunSettings
+from ..transport.client import Verify, ssl_context
 from ..transport.errors import BUDGET_SPENT, checked_url
+from .pool import probe_all
 
 BACKSTOP_GRACE = 0.05  # after the final deadline: the transport should have ended it first
 
@@ -31,23 +32,44 @@ class _BackstopError(Exception):
     """Raised by SIGALRM when even the transport's deadline did not end the probe."""
 
 
-def execute(plan: Plan, started: float) -> Evaluation:
-    """Probe ``plan.mailbox``; ConfigError for what only this path can check (UNKNOWN)."""
-    run, mailbox = plan.run, plan.mailbox
+def execute(plan: Plan, started: float) -> tuple[Evaluation, ...]:
+    """Probe every mailbox of ``plan``: one Evaluation each, in the plan's order.
+
+    ConfigError for what only this path can check (UNKNOWN).
+    """
+    run = plan.run
     limits = thresholds(run.ranges)
-    for option, url in (("--url", mailbox.url), ("--autodiscover-url", mailbox.autodiscover_url),
-                        ("--proxy", run.connection.proxy)):
-        if url:
-            checked_url(url, option)
-    verify = ssl_context(run.connection)
+    _check_urls(plan)
+    verify = ssl_context(run.connection)  # one TLS context for every probe
     budget = Budget(run.timeout, started)
-    result = ProbeResult(mailbox)
+    results = [ProbeResult(mailbox) for mailbox in plan.mailboxes]
+    if plan.many:
+        probe_all(run, results, budget, verify)
+    else:
+        _probe_one(run, results[0], budget, verify)
+    return tuple(evaluate(result, run, limits) for result in results)
+
+
+def _check_urls(plan: Plan) -> None:
+    proxy = plan.run.connection.proxy
+    if proxy:
+        checked_url(proxy, "--proxy")
+    for mailbox in plan.mailboxes:
+        for option, url in (("--url", mailbox.url),
+                            ("--autodiscover-url", mailbox.autodiscover_url)):
+            if url:
+                where = f" of {mailbox.address}" if plan.many else ""
+                checked_url(url, f"{option}{where}")
+
+
+def _probe_one(run: RunSettings, result: ProbeResult, budget: Budget, verify: Verify
+               ) -> None:
+    """One mailbox in the main thread, with the SIGALRM backstop."""
     try:
         with _backstop(budget):
-            run_probe(run, mailbox, budget, verify, result)
+            run_probe(run, result.mailbox, budget, verify, result)
     except _BackstopError:
         result.fail(result.running or "probe", TransportTimeoutError(BUDGET_SPENT))
-    return evaluate(result, run, limits)
 
 
 @contextlib.contextmanager

@@ -104,7 +104,8 @@ def test_logon_with_channel_binding(start: Emulators, tls: Tls, p384: Tls, certi
     assert connect.endswith(f"(HTTP 200, X-ResponseCode 0, {used}, 3 legs (server offers "
                             "Negotiate, NTLM)), display name 'Probe Mailbox'")
     shown = used.lower() if method != "auto" else f"auto: {used.lower()}"
-    assert outcome.long[0].endswith(f"(auth {shown})")
+    logon = f" as {user}" if user and user != SMTP else ""  # the logon name, when not -m's
+    assert outcome.long[0].endswith(f"(auth {shown}{logon})")
     assert PASSWORD not in outcome.output
 
 

@@ -26,7 +26,7 @@ TIME = r"\d+\.\d+"
 Start = Callable[..., Emulator]
 OK_LINE = re.compile(
     rf"MAPI OK - {re.escape(SMTP)} logged on in \d+\.\d\d s, Inbox 1 item \| "
-    rf"autodiscover_time={TIME}s;;;0 availability=1;;;0;1 connect_time={TIME}s;;;0 "
+    rf"autodiscover_time={TIME}s;;;0 availability=1;;;0;1 cert_days=U connect_time={TIME}s;;;0 "
     rf"disconnect_time={TIME}s;;;0 inbox_items=1;;;0 inbox_time={TIME}s;;;0 "
     rf"logon_time={TIME}s;;;0 total_time={TIME}s;;;0")
 PROBE = mailbox_toml(SMTP, display_name="Probe") + '[[mailbox.inbox]]\nsubject = "Hi"\n'
@@ -83,7 +83,14 @@ def test_autodiscover_failures_are_critical(start: Start, fault_toml: str, reaso
     assert outcome.code == 2
     assert outcome.status == f"MAPI CRITICAL - {SMTP}: autodiscover failed: {reason}"
     assert outcome.perfdata["availability"] == "0;;;0;1"
-    assert sorted(outcome.perfdata) == ["autodiscover_time", "availability", "total_time"]
+    # the same labels as a success (plain http met no certificate: cert_days U either way)
+    assert outcome.perfdata == {
+        "autodiscover_time": outcome.perfdata["autodiscover_time"], "availability": "0;;;0;1",
+        "cert_days": "U", "connect_time": "U;;;0", "disconnect_time": "U;;;0",
+        "inbox_items": "U;;;0", "inbox_time": "U;;;0", "logon_time": "U;;;0",
+        "total_time": outcome.perfdata["total_time"]}
+    assert re.fullmatch(rf"{TIME}s;;;0", outcome.perfdata["autodiscover_time"])
+    assert re.fullmatch(rf"{TIME}s;;;0", outcome.perfdata["total_time"])
     assert re.fullmatch(rf"autodiscover: FAILED after {TIME} s: {re.escape(reason)}",
                         outcome.long[1])
     assert outcome.long[2].startswith(f"  POST {emulator.autodiscover_url}: HTTP ")
@@ -185,12 +192,13 @@ def test_cache_skips_the_round_trip(start: Start, tmp_path: Path) -> None:
     assert json.loads(path.read_text())["url"] == emulator.autodiscover_url
     second = probe(emulator, "--autodiscover-cache", "300", "--state-dir", str(state), "-v")
     assert second.code == 0
-    assert "autodiscover_time" not in second.perfdata
+    assert second.perfdata["autodiscover_time"] == "U;;;0"  # no round trip to time
     assert re.fullmatch(rf"autodiscover: from the cache \(\d+ s old\), "
                         rf"{re.escape(emulator.autodiscover_url)}: MAPI over HTTP \(internal and "
                         r"external\)", second.long[1])
     assert emulator.stats().requests["autodiscover"] == 1
-    assert probe(emulator, "--state-dir", str(state)).perfdata.get("autodiscover_time")  # off
+    assert re.fullmatch(rf"{TIME}s;;;0", probe(emulator, "--state-dir", str(
+        state)).perfdata["autodiscover_time"])  # the cache is off: asked again
 
 
 def test_cache_is_dropped_after_a_failure(start: Start, tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ def probe(emulator: Emulator, smtp: str, *argv: str) -> Outcome:
     return cli("-m", smtp, "--autodiscover-url", emulator.autodiscover_url, "-v", *argv)
 
 
+LABELS = ["autodiscover_time", "availability", "cert_days", "connect_time", "disconnect_time",
+          "inbox_items", "inbox_time", "logon_time", "total_time"]
+
+
 @pytest.mark.parametrize(("org", "mailbox", "block", "result", "vantage"), ROWS)
 def test_every_row_from_both_sides(organizations: dict[str, Emulator], org: str, mailbox: str,
                                    block: str, result: str, vantage: str) -> None:
@@ -53,6 +57,9 @@ def test_every_row_from_both_sides(organizations: dict[str, Emulator], org: str,
     assert outcome.code == 0, outcome.output
     assert outcome.perfdata["availability"] == "1;;;0;1"
     assert re.fullmatch(rf"{TIME}s;;;0", outcome.perfdata["autodiscover_time"])
+    assert re.fullmatch(rf"{TIME}s;;;0", outcome.perfdata["total_time"])
+    assert sorted(outcome.perfdata) == LABELS  # the same labels, logged on or not
+    assert outcome.perfdata["cert_days"] == "U"  # plain http: no certificate met
     expected = f"expected {result} ("
     assert any(line.startswith(expected) for line in outcome.long), outcome.output
     protocol, reach = result.split(", ")
@@ -60,6 +67,9 @@ def test_every_row_from_both_sides(organizations: dict[str, Emulator], org: str,
     if logs_on:
         assert re.fullmatch(rf"MAPI OK - {re.escape(smtp)} logged on in \d+\.\d\d s, Inbox 0 "
                             r"items", outcome.status), outcome.status
+        assert outcome.perfdata["inbox_items"] == "0;;;0"
+        for label in ("connect_time", "disconnect_time", "inbox_time", "logon_time"):
+            assert re.fullmatch(rf"{TIME}s;;;0", outcome.perfdata[label]), label
         kind = "InternalUrl" if vantage == "internal" else "ExternalUrl"
         assert outcome.long[0] == (f"mailbox {smtp} at {emulator.mapi_url(smtp)} (auth basic, "
                                    f"vantage {vantage}: {kind})")
@@ -72,7 +82,8 @@ def test_every_row_from_both_sides(organizations: dict[str, Emulator], org: str,
         said = ("MAPI over HTTP disabled for this mailbox as configured; Autodiscover offers "
                 "Outlook Anywhere" + (" (internal only)" if reach == "internal only" else ""))
     assert outcome.status == f"MAPI OK - {smtp}: {said}"
-    assert "connect_time" not in outcome.perfdata  # no logon was attempted
+    for label in LABELS[3:-1]:  # no logon was attempted: nothing of it measured
+        assert outcome.perfdata[label] == "U;;;0", (label, outcome.perfdata[label])
     assert outcome.long[0] == f"mailbox {smtp} (auth basic, vantage {vantage})"
     assert emulator.stats().requests == {"autodiscover": 1}
 

@@ -60,4 +60,6 @@ def test_the_backstop_goes_through_the_normal_output(monkeypatch: pytest.MonkeyP
     assert outcome.code == 1
     assert outcome.first_line == (f"MAPI WARNING - {SMTP}: logon failed: timed out: the "
                                   "check's time budget ran out | availability=0;;;0;1 "
-                                  "connect_time=0.01s;;;0")
+                                  "cert_days=U connect_time=0.01s;;;0 disconnect_time=U;;;0 "
+                                  "inbox_items=U;;;0 inbox_time=U;;;0 logon_time=U;;;0 "
+                                  "total_time=U;;;0")  # https --url: cert_days, U here

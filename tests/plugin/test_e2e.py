@@ -67,7 +67,7 @@ def test_verbose_trace_and_subjects(emulator: Emulator, monkeypatch: pytest.Monk
     (["--total-warning", "0"], "WARNING", 1, r"; total_time \S+ s outside range 0:0"),
     (["--total-critical", "0:0"], "CRITICAL", 2, r"; total_time \S+ s outside range 0:0"),
     (["--items-warning", "1"], "WARNING", 1, r"; inbox_items 2 outside range 0:1"),
-    (["--items-critical", "@2:5"], "CRITICAL", 2, r"; inbox_items 2 outside range @2:5"),
+    (["--items-critical", "@2:5"], "CRITICAL", 2, r"; inbox_items 2 inside range @2:5"),
 ])
 def test_thresholds(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, options: list[str],
                     state: str, code: int, violation: str) -> None:
@@ -120,6 +120,10 @@ FAILURES = [
 ]
 
 
+PERF_LABELS = ["availability", "connect_time", "disconnect_time", "inbox_items", "inbox_time",
+               "logon_time", "total_time"]  # --url with --legacy-dn over plain http
+
+
 @pytest.mark.parametrize(("fault", "reason", "steps"), FAILURES,
                          ids=[reason.split(":")[1].strip() for _, reason, _ in FAILURES])
 def test_failures(emulator_factory: object, monkeypatch: pytest.MonkeyPatch, fault: str,
@@ -129,9 +133,17 @@ def test_failures(emulator_factory: object, monkeypatch: pytest.MonkeyPatch, fau
     assert outcome.code == 2
     assert outcome.status == f"MAPI CRITICAL - {SMTP}: {reason}"
     assert outcome.perfdata["availability"] == "0;;;0;1"
-    assert sorted(k[:-5] for k in outcome.perfdata if k.endswith("_time")) == sorted(
-        [*steps, "total"])
+    # the same labels on every outcome: a step that did not run is U (no unit, same fields)
+    assert sorted(outcome.perfdata) == PERF_LABELS
+    for step in ("connect", "logon", "inbox", "disconnect", "total"):
+        value = outcome.perfdata[f"{step}_time"]
+        if step in [*steps, "total"]:
+            assert re.fullmatch(rf"{TIME}s;;;0", value), (step, value)
+        else:
+            assert value == "U;;;0", (step, value)
     failed = reason.split(" failed", maxsplit=1)[0]
+    # the Inbox was counted only when the failure came after it
+    assert outcome.perfdata["inbox_items"] == ("2;;;0" if failed == "disconnect" else "U;;;0")
     assert f"{failed}: FAILED after " in outcome.output
     if failed != "disconnect":
         assert_no_leak(emulator)  # Disconnect went out after the failure
@@ -191,9 +203,12 @@ def test_subprocess_demo_and_no_stderr() -> None:
                           text=True, timeout=60, check=False)
     assert proc.stderr == ""
     assert proc.returncode == 0
+    # Autodiscover over plain http met no TLS certificate: cert_days is U, yet present
     assert re.fullmatch(rf"MAPI OK - probe@contoso\.com logged on in \d+\.\d\d s, Inbox 3 items "
-                        rf"\| autodiscover_time={TIME}s;;;0 availability=1;;;0;1 "
-                        rf"connect_time={TIME}s;;;0 .*", proc.stdout.strip())
+                        rf"\| autodiscover_time={TIME}s;;;0 availability=1;;;0;1 cert_days=U "
+                        rf"connect_time={TIME}s;;;0 disconnect_time={TIME}s;;;0 "
+                        rf"inbox_items=3;;;0 inbox_time={TIME}s;;;0 logon_time={TIME}s;;;0 "
+                        rf"total_time={TIME}s;;;0", proc.stdout.strip())
 
 
 def test_vvv_request_summaries(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

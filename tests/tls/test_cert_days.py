@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import Emulators
+from ..plugin_output import Outcome
 from ..test_layering import loaded
 from .conftest import DAY, PASSWORD, Pki, check, direct, mapi_url, now, toml
 
@@ -40,10 +41,11 @@ def test_expired_under_insecure_is_negative(start: Emulators, pki: Pki) -> None:
     emulator = start(toml(), tls=pki.issue(expires=expiring(-2)))
     outcome = direct(emulator, "--insecure", "--cert-critical", "7:")
     assert outcome.code == 2
-    assert outcome.status.endswith("Inbox 1 item; cert_days -2.0 outside range 7:")
+    assert outcome.status.endswith("Inbox 1 item; cert_days -2 outside range 7:")
 
 
 def test_plain_http_has_none(start: Emulators) -> None:
+    """The only URL is a plain-http --url: this mode never has a certificate, no label."""
     emulator = start(toml())
     outcome = direct(emulator, "--cert-warning", "30:")
     assert outcome.code == 0
@@ -77,7 +79,7 @@ def test_the_first_to_expire(start: Emulators, pki: Pki, autodiscover_days: floa
     url, _ = two_servers(start, pki, autodiscover_days, mapi_days)
     outcome = check("--autodiscover-url", url, "--ca-file", str(pki.ca_pem), "-v")
     assert outcome.code == 0, outcome.output
-    assert outcome.perfdata["cert_days"] == "10.0"
+    assert outcome.perfdata["cert_days"] == "10"
     lines = [line for line in outcome.long if line.startswith("certificate of ")]
     assert [line.split(":")[0] for line in lines] == [
         "certificate of 127.0.0.1 (MAPI endpoint)", "certificate of 127.0.0.1 (Autodiscover)"]
@@ -92,7 +94,7 @@ def test_autodiscover_over_tls_and_mapi_over_http(start: Emulators, pki: Pki) ->
     outcome = check("--autodiscover-url", autodiscover.autodiscover_url, "--ca-file",
                     str(pki.ca_pem))
     assert outcome.code == 0, outcome.output
-    assert outcome.perfdata["cert_days"] == "40.0"
+    assert outcome.perfdata["cert_days"] == "40"
 
 
 def test_long_output(start: Emulators, pki: Pki) -> None:
@@ -141,4 +143,8 @@ def test_cryptography_only_when_a_certificate_is_read(start: Emulators, pki: Pki
         modules = report["modules"]
         assert isinstance(modules, list)
         assert ("cryptography" in modules) is reads, argv
-        assert ("cert_days=" in str(report["output"])) is (argv[0] == secure.autodiscover_url)
+        days = Outcome(0, str(report["output"])).perfdata["cert_days"]
+        if argv[0] == secure.autodiscover_url:  # issued for 365 days (rounded to 2 decimals)
+            assert re.fullmatch(r"36[45](\.\d\d?)?", days) and 364.9 < float(days) <= 365, days
+        else:  # Autodiscover over plain http met no certificate: the label, unmeasured
+            assert days == "U"

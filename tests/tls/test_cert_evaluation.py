@@ -73,8 +73,8 @@ def test_the_smaller_of_both() -> None:
 def test_none_without_tls() -> None:
     assert days_left(probe(facts(None), facts(None)), NOW) is None
     assert days_left(probe(None), NOW) is None
-    outcome = render(probe(facts(None)), cert=("30:", "7:"))
-    assert outcome.code == 0 and "cert_days" not in outcome.perfdata
+    outcome = render(probe(facts(None)), cert=("30:", "7:"))  # Autodiscover mode: a label
+    assert outcome.code == 0 and outcome.perfdata["cert_days"] == "U;30:;7:"
 
 
 def test_only_one_over_tls() -> None:
