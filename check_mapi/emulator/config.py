@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..wire import ErrorCode
 from .faults import Fault, fault_steps
 from .idp_config import IdentitySettings, parse_identity
-from .tables import Table
+from .tables import LazyTuple, Table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +28,8 @@ else:  # pragma: no cover - Python 3.10 only
 AUTH_METHODS = ("negotiate", "ntlm", "basic", "bearer")
 DEFAULT_DEPLOYMENT_ID = uuid.UUID("30c3a927-42aa-5de8-91e3-8e5b4655ed00")
 ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
+MAX_GENERATED_ITEMS = 1_000_000  # 100 000 000 items would take minutes and gigabytes
+GENERATED_BASE = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,7 @@ class Mailbox:
     block_external: bool  # Set-CASMailbox -MapiBlockOutlookExternalConnectivity
     redirect_addr: str | None
     redirect_url: str | None
-    inbox: tuple[InboxItem, ...]
+    inbox: Sequence[InboxItem]  # declared items, then generated ones (made on demand)
     faults: tuple[Fault, ...]
     mfa_required: bool = False  # [identity]: the password grant answers AADSTS50076
     refresh_tokens_revoked: bool = False  # [identity]: every refresh token is refused
@@ -233,14 +235,12 @@ def _item(t: Table) -> InboxItem:
     return item
 
 
-def _generated(count: int) -> tuple[InboxItem, ...]:
-    """``generate_items = N``: N plain messages for benchmarks, newest first."""
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
-    return tuple(InboxItem(
-        subject=f"Generated message {n}", sender_name="Load Generator",
-        sender_email="load@contoso.com", received=datetime.fromtimestamp(base - 60 * n,
-                                                                         timezone.utc),
-        size=2048 + n, read=n % 2 == 0) for n in range(count))
+def _generated(n: int) -> InboxItem:
+    """Item ``n`` of ``generate_items = N``: plain messages for benchmarks, newest first."""
+    received = datetime.fromtimestamp(GENERATED_BASE - 60 * n, timezone.utc)
+    return InboxItem(subject=f"Generated message {n}", sender_name="Load Generator",
+                     sender_email="load@contoso.com", received=received, size=2048 + n,
+                     read=n % 2 == 0)
 
 
 def _tristate(t: Table, name: str) -> bool | None:
@@ -265,8 +265,11 @@ def _mailbox(t: Table, organization: str) -> Mailbox:
     tokens = t.get("tokens", list, [])
     if not all(isinstance(x, str) and x for x in tokens):
         raise ConfigError(f"{t.key('tokens')}: must be an array of non-empty strings")
-    items = tuple(_item(i) for i in t.tables("inbox")) + _generated(
-        _positive(t, "generate_items", 0, 0))
+    declared = tuple(_item(i) for i in t.tables("inbox"))
+    generate = _positive(t, "generate_items", 0, 0)
+    if generate > MAX_GENERATED_ITEMS:
+        raise ConfigError(f"{t.key('generate_items')}: must be at most {MAX_GENERATED_ITEMS}")
+    items = LazyTuple(declared, generate, _generated)
     mailbox = Mailbox(
         smtp=smtp, username=t.get("username", str, local), password=t.get("password", str),
         tokens=tuple(tokens), display_name=t.get("display_name", str, local),

@@ -12,9 +12,10 @@ handle 0x103 is the fourth object of the session, as here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .store import Folder, Message
+from .store import Contents, Folder, Step
 
 NO_HANDLE = 0xFFFFFFFF
 FIRST_COUNTER = 0x100
@@ -33,11 +34,19 @@ class FolderObject:
 
 @dataclass(slots=True)
 class TableObject:
+    """A table: its rows are ``contents``' messages in ``order`` (positions in the folder),
+    the result of the sorts ``steps``; orders are shared between tables (store.Contents)."""
+
     logon_id: int
     kind: str  # "contents" or "rules"
-    messages: list[Message]
+    contents: Contents
     columns: tuple[int, ...] | None = None
     cursor: int = 0
+    steps: tuple[Step, ...] = ()
+    order: Sequence[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order = self.contents.order(())
 
 
 ServerObject = LogonObject | FolderObject | TableObject

@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any, ClassVar
 
 from ..wire import (
     LOGON_FLAG_PRIVATE,
     ErrorCode,
     LogonTime,
-    PropertyRow,
     PropertyType,
     RopBuffer,
     RopBufferTooSmallResponse,
@@ -30,6 +28,7 @@ from ..wire import (
     RopGetHierarchyTableRequest,
     RopGetRulesTableRequest,
     RopGetRulesTableResponse,
+    RopId,
     RopLogonRedirectResponse,
     RopLogonRequest,
     RopLogonResponse,
@@ -37,7 +36,6 @@ from ..wire import (
     RopOpenFolderResponse,
     RopOpenMessageRequest,
     RopQueryRowsRequest,
-    RopQueryRowsResponse,
     RopReleaseRequest,
     RopRequest,
     RopResponse,
@@ -47,7 +45,6 @@ from ..wire import (
     RopSortTableResponse,
     Writer,
     datetime_to_filetime,
-    write_row,
 )
 from .objects import (
     NO_HANDLE,
@@ -57,7 +54,7 @@ from .objects import (
     ServerObject,
     TableObject,
 )
-from .store import MailboxStore, Message, row, sort_key
+from .store import Contents, MailboxStore
 
 EC_BUFFER_TOO_SMALL = 0x0000047D  # [MS-OXCDATA] 2.4 ecBufferTooSmall
 RESPONSE_FLAGS = 0x07  # Reserved | OwnerRight | SendAsRight ([MS-OXCROPS] 2.2.3.1.2)
@@ -77,6 +74,25 @@ class RopFaults:
     logon_error: int | None = None
     logon_redirect: str | None = None
     open_inbox_error: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _QueryRowsAnswer:
+    """RopQueryRowsResponse ([MS-OXCROPS] 2.2.5.4.2) with rows already encoded: a row is
+    encoded once per folder, column set and code page and its bytes reused (store.Contents).
+    """
+
+    rop_id: ClassVar[RopId] = RopId.RopQueryRows
+    input_handle_index: int
+    origin: int
+    rows: tuple[bytes, ...]
+
+    def write(self, w: Writer, ctx: RopContext) -> Writer:
+        w.u8(self.rop_id).u8(self.input_handle_index).u32(0).u8(self.origin)
+        w.u16(len(self.rows))
+        for encoded in self.rows:
+            w.raw(encoded)
+        return w
 
 
 class _Failed(Exception):  # noqa: N818 - control flow inside one ROP, never escapes
@@ -139,7 +155,7 @@ class RopExecutor:
         if isinstance(request, RopOpenMessageRequest):
             self._input(request.input_handle_index, LogonObject | FolderObject)
             folder = self._store.folder(request.folder_id)
-            if folder is None or all(m.mid != request.message_id for m in folder.messages):
+            if folder is None or folder.contents.index_of(request.message_id) is None:
                 raise _Failed(ErrorCode.ecNotFound)
         elif isinstance(request, RopGetHierarchyTableRequest):
             self._input(request.input_handle_index, FolderObject)
@@ -218,12 +234,12 @@ class RopExecutor:
         put = self._output(request.output_handle_index)
         out = request.output_handle_index
         if isinstance(request, RopGetRulesTableRequest):
-            table = TableObject(request.logon_id, "rules", [])
+            table = TableObject(request.logon_id, "rules", _empty(folder))
             return RopGetRulesTableResponse(out), lambda: put(table)
         associated = request.table_flags & TABLE_ASSOCIATED
-        messages = [] if associated else list(folder.folder.messages)
-        table = TableObject(request.logon_id, "contents", messages)
-        return RopGetContentsTableResponse(out, len(messages)), lambda: put(table)
+        contents = _empty(folder) if associated else folder.folder.contents
+        table = TableObject(request.logon_id, "contents", contents)
+        return RopGetContentsTableResponse(out, len(contents)), lambda: put(table)
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -249,10 +265,10 @@ class RopExecutor:
         if request.categorized_count:
             raise _Failed(ErrorCode.ecNotSupported)  # categorized views are not modelled
 
-        def commit() -> None:
-            for order in reversed(request.sort_orders):  # stable: last key first
-                pid = order.property_tag >> 16
-                table.messages.sort(key=partial(sort_key, pid=pid), reverse=order.order == 0x01)
+        def commit() -> None:  # stable sorts, last key first, of the table's current order
+            table.steps += tuple((order.property_tag >> 16, order.order == 0x01)
+                                 for order in reversed(request.sort_orders))
+            table.order = table.contents.order(table.steps)
             table.cursor = 0
         return RopSortTableResponse(request.input_handle_index, 0x00), commit
 
@@ -263,32 +279,33 @@ class RopExecutor:
         forward = request.forward_read != 0
         wanted = request.row_count
         if forward:
-            candidates = table.messages[table.cursor : table.cursor + wanted]
+            candidates = table.order[table.cursor : table.cursor + wanted]
         else:
-            candidates = table.messages[max(0, table.cursor - wanted) : table.cursor][::-1]
-        rows = self._fit(candidates, table.columns, room - 9)
+            candidates = table.order[max(0, table.cursor - wanted) : table.cursor][::-1]
+        rows = self._fit(table.contents, candidates, table.columns, room - 9)
         if candidates and not rows:
             raise _Failed(EC_BUFFER_TOO_SMALL)  # [MS-OXCTABL] 3.2.5.5
         cursor = table.cursor + len(rows) if forward else table.cursor - len(rows)
-        at_edge = cursor >= len(table.messages) if forward else cursor <= 0
+        at_edge = cursor >= len(table.order) if forward else cursor <= 0
         edge = BOOKMARK_END if forward else BOOKMARK_BEGINNING
-        response = RopQueryRowsResponse(request.input_handle_index,
-                                        edge if at_edge else BOOKMARK_CURRENT, tuple(rows))
+        response = _QueryRowsAnswer(request.input_handle_index,
+                                    edge if at_edge else BOOKMARK_CURRENT, tuple(rows))
 
         def commit() -> None:
             if not request.query_rows_flags & QUERY_NO_ADVANCE:
                 table.cursor = cursor
         return response, commit
 
-    def _fit(self, messages: Sequence[Message], columns: tuple[int, ...], room: int
-             ) -> list[PropertyRow]:
-        rows: list[PropertyRow] = []
-        for message in messages:
-            candidate = row(message, columns, self._ctx.code_page)
-            room -= len(write_row(Writer(), candidate, self._ctx.code_page).getvalue())
+    def _fit(self, contents: Contents, indexes: Sequence[int], columns: tuple[int, ...],
+             room: int) -> list[bytes]:
+        """The encoded rows, in order, that fit in ``room`` bytes."""
+        rows: list[bytes] = []
+        for index in indexes:
+            encoded = contents.row(index, columns, self._ctx.code_page)[1]
+            room -= len(encoded)
             if room < 0:
                 break
-            rows.append(candidate)
+            rows.append(encoded)
         return rows
 
     _HANDLERS: ClassVar[dict[type, Callable[[RopExecutor, Any], Outcome]]] = {
@@ -300,6 +317,11 @@ class RopExecutor:
 
 _CREATES = (RopLogonRequest, RopOpenFolderRequest, RopOpenMessageRequest,
             RopGetContentsTableRequest)
+
+
+def _empty(folder: FolderObject) -> Contents:
+    """The contents of a table without rows (associated contents, rules)."""
+    return Contents((), folder.folder.fid)
 
 
 def _error_index(request: RopRequest) -> int:

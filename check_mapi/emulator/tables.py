@@ -1,15 +1,22 @@
-"""A TOML table with its dotted path, for the configuration's one-line errors.
+"""Configuration helpers: a TOML table with its dotted path, and a tuple made on demand.
 
 Every error names the key it is about (``mailbox[1].fault[0].step: ...``); :meth:`Table.done`
 refuses the keys nobody asked for, so that a typo does not silently turn a setting off.
+:class:`LazyTuple` lets ``generate_items = 100000`` start in no time: generated items are
+made when a request reads them, never all at start-up.
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from itertools import chain
+from typing import Any, SupportsIndex, TypeVar, overload
 
 from ..errors import ConfigError
+
+T = TypeVar("T")
 
 
 class Table:
@@ -65,3 +72,49 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", bool: "true or false", float: "a number",
              list: "an array", datetime: "a date-time"}
     return " or ".join(names.get(k, k.__name__) for k in _kinds(kind))
+
+
+class LazyTuple(Sequence[T]):
+    """``head``, then ``generated`` items ``make(0) ... make(generated - 1)``, made when read.
+
+    Reads as ``head + tuple(map(make, range(generated)))`` would; ``make`` must be pure.
+    """
+
+    __slots__ = ("generated", "head", "make")
+
+    def __init__(self, head: tuple[T, ...], generated: int, make: Callable[[int], T]) -> None:
+        self.head, self.generated, self.make = head, generated, make
+
+    def __len__(self) -> int:
+        return len(self.head) + self.generated
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> T | tuple[T, ...]:
+        if isinstance(index, slice):
+            return tuple(self[n] for n in range(*index.indices(len(self))))
+        n = operator.index(index)
+        n += len(self) if n < 0 else 0
+        if not 0 <= n < len(self):
+            raise IndexError("LazyTuple index out of range")
+        head = len(self.head)
+        return self.head[n] if n < head else self.make(n - head)
+
+    def __iter__(self) -> Iterator[T]:
+        return chain(self.head, map(self.make, range(self.generated)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LazyTuple):
+            return NotImplemented
+        return (self.head, self.generated, self.make) == (other.head, other.generated, other.make)
+
+    def __hash__(self) -> int:
+        return hash((self.head, self.generated, self.make))
+
+    def __repr__(self) -> str:
+        maker = getattr(self.make, "__name__", "make")
+        return f"LazyTuple({len(self.head)} items + {self.generated} made by {maker})"
