@@ -3,9 +3,9 @@
 Layers, imports flowing down only (``tests/test_layering.py`` holds the table):
 
 ``plugin``      the shell: entry point, cheap paths, last-resort guard, runner, demo
-``cli``         argv / --extra-opts / env -> frozen settings (no httpx, no nagiosplugin)
+``cli``         argv / --extra-opts / env -> frozen settings (no httpx)
 ``output``      Evaluation -> text (Nagios status line, perfdata, long output)
-``evaluate``    ProbeResult + thresholds -> Evaluation (nagiosplugin ranges), step trace
+``evaluate``    ProbeResult + thresholds -> Evaluation (Monitoring Plugins ranges), step trace
 ``probe``       one mailbox, step by step against a Deadline; the MAPI conversation
 ``autodiscover`` POX/v2, discovery order and redirects, cache, expected-vs-observed verdict
 ``auth``        AuthSpec -> httpx.Auth flow (Basic, Bearer; NTLM and OAuth to come)

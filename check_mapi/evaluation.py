@@ -9,11 +9,10 @@ line. Pure: the standard library only, so that the cheap paths (argument errors)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import NamedTuple
 
 from .errors import ServiceState
+from .values import Value
 
 
 class PerfValue(NamedTuple):
@@ -28,8 +27,7 @@ class PerfValue(NamedTuple):
     maximum: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(Value):
     """The state, its one-line reason, the perfdata with their ranges, the long output."""
 
     state: ServiceState
@@ -53,7 +51,11 @@ def number_text(value: float) -> str:
         return str(value)
     if not math.isfinite(value):
         return "U"
-    text = format(Decimal(repr(value)), "f")
+    text = repr(value)
+    if "e" in text:  # 1e-05: Decimal writes it out (imported only then)
+        from decimal import Decimal
+
+        text = format(Decimal(text), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text

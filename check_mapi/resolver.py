@@ -41,10 +41,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from .errors import ConfigError
+from .values import Value
 
 
 class Protocol(enum.Enum):
@@ -72,8 +72,7 @@ _ON_PREMISES_RULES = ("on-premises rules: Microsoft's table of MapiHttpEnabled a
                       "MapiBlockOutlookExternalConnectivity, unless MAPIEnabled=$false")
 
 
-@dataclass(frozen=True, slots=True)
-class Scenario:
+class Scenario(Value):
     """A row of Table 1: the organization's MapiHttpEnabled default after an upgrade.
 
     The columns are the version being installed; ``None`` is the table's "n/a".
@@ -98,8 +97,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 TARGETS = (2019, 2016)  # Table 1's columns, in the document's order
 
 
-@dataclass(frozen=True, slots=True)
-class Combination:
+class Combination(Value):
     """A row of Table 2: the three settings and the Autodiscover result."""
 
     org_mapihttp: bool
@@ -133,8 +131,7 @@ _BY_SETTINGS = {(c.org_mapihttp, c.mailbox_mapihttp, c.block_external): c
                 for c in COMBINATIONS}
 
 
-@dataclass(frozen=True, slots=True)
-class Topology:
+class Topology(Value):
     """A Table 1 cell that is not "n/a", named for the command line (``2019-from-2013``)."""
 
     name: str
@@ -202,8 +199,7 @@ def parse_mailbox_switch(option: str, text: str) -> bool | None:
         raise ConfigError(f"{option} {text!r}: expected null, true or false") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(Value):
     """What the settings resolve to, which rule decided, and where each input came from.
 
     Shaped to be compared with an observation: ``protocol`` and ``internal``/``external``
@@ -301,7 +297,7 @@ def resolve(org_mapihttp: str | None = None, mailbox_mapihttp: str | None = None
     A mailbox value not given is ``$null`` and MapiBlockOutlookExternalConnectivity not
     given is ``$false``: the document calls both "the default value". ``platform``
     ``exchange-online`` resolves by MAPIEnabled alone (``_resolve_online``). Values read
-    live replace the "given (--option)" texts afterwards (``dataclasses.replace``).
+    live replace the "given (--option)" texts afterwards (``values.replace``).
     """
     if platform not in (None, *PLATFORMS):
         raise ConfigError(f"--platform {platform!r}: expected {' or '.join(PLATFORMS)}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .errors import ServiceState
 from .resolver import Resolution
+from .values import Value, field
 
 DEFAULT_CLIENT_APPLICATION = "Outlook/16.0.18129.20116"
 EXPECT_PROTOCOLS = ("mapihttp", "outlook-anywhere", "any")
@@ -26,8 +26,7 @@ AUTHORITY_HOST = "login.microsoftonline.com"
 EXO_SCOPE = "https://outlook.office365.com/.default"
 
 
-@dataclass(frozen=True, slots=True)
-class Secret:
+class Secret(Value):
     """A password or token, and where it came from (``--password-file /x``, ``$ENV``...).
 
     The value never appears in ``repr()``: whatever logs this object shows the origin only.
@@ -37,8 +36,7 @@ class Secret:
     origin: str
 
 
-@dataclass(frozen=True, slots=True)
-class AuthSpec:
+class AuthSpec(Value):
     """What to authenticate with; ``check_mapi.auth.flow_for`` decides how."""
 
     method: str  # one of AUTH_METHODS
@@ -54,8 +52,7 @@ class AuthSpec:
         return self.method in ("oauth", "oauth-password")
 
 
-@dataclass(frozen=True, slots=True)
-class ExoSource:
+class ExoSource(Value):
     """``--settings-from exo``: the certificate app that reads the settings live."""
 
     tenant: str
@@ -69,8 +66,7 @@ class ExoSource:
     admin_url: str = "https://outlook.office365.com"
 
 
-@dataclass(frozen=True, slots=True)
-class MailboxSettings:
+class MailboxSettings(Value):
     """One mailbox: where it is and what its MAPI over HTTP configuration should be."""
 
     address: str
@@ -88,8 +84,7 @@ class MailboxSettings:
         return bool(self.url and self.legacy_dn)
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionSettings:
+class ConnectionSettings(Value):
     """How to reach servers; the transport turns it into an SSL context and a client."""
 
     ca_file: str | None = None
@@ -126,8 +121,7 @@ class ConnectionSettings:
 Ranges = Mapping[str, tuple[str | None, str | None]]  # metric name -> (warning, critical)
 
 
-@dataclass(frozen=True, slots=True)
-class RunSettings:
+class RunSettings(Value):
     """Everything that holds for the whole run, whichever mailbox is probed."""
 
     timeout: float = 30.0
@@ -145,8 +139,7 @@ class RunSettings:
     output: str = "nagios"  # or "checkmk": one local-check line per mailbox
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Value):
     """What one plugin run does: the run's settings and the mailboxes to probe.
 
     ``many``: several mailboxes, or a mailbox file (even of one line): the many-mailbox

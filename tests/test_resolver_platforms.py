@@ -7,11 +7,11 @@ MapiHttpEnabled and MAPIBlockOutlookExternalConnectivity exist on-premises only.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import pytest
 
+from check_mapi import values
 from check_mapi.autodiscover.pox import MapiHttpUrls, PoxAnswer
 from check_mapi.autodiscover.verdict import PENDING_NOTE, judge
 from check_mapi.errors import ConfigError, ServiceState
@@ -74,7 +74,7 @@ def test_exchange_online_still_validates_ignored_values() -> None:
 
 
 def test_live_sources_replace_the_option_texts() -> None:
-    res = dataclasses.replace(resolve("false", "true", mapi_enabled="true"),
+    res = values.replace(resolve("false", "true", mapi_enabled="true"),
                               mapi_enabled_source="read live (Get-CASMailbox)")
     assert explain(res)[1:3] == [
         "on-premises rules: Microsoft's table of MapiHttpEnabled and "

@@ -224,8 +224,8 @@ def test_spec_handle_table() -> None:
             + bytes.fromhex("08800100 00000000"))
     req = ExecuteRequest.decode(body)
     assert req.rop_buffers[0].server_object_handle_table == (0x00000223, 0xFFFFFFFF)
-    assert [type(r) for r in req.rop_buffers[0].rops] == [
-        RopGetRulesTableRequest, RopSetColumnsRequest, RopQueryRowsRequest]
+    assert [type(r).__name__ for r in req.rop_buffers[0].rops] == [
+        "RopGetRulesTableRequest", "RopSetColumnsRequest", "RopQueryRowsRequest"]
     assert req.encode() == body
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from ..values import Value
 
 _EXTENDED_PROTECTION = (", or Extended Protection refusing the channel binding behind a "
                         "TLS-inspecting proxy or TLS offloader")
 
 
-@dataclass(slots=True)
-class AuthReport:
+class AuthReport(Value, frozen=False):
     """Mutable, one per flow; reset at the start of each request's flow."""
 
     offered: tuple[str, ...] = ()  # schemes of the last WWW-Authenticate answer

@@ -14,20 +14,18 @@ old or the new answer, never half of one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import statefile
+from ..values import Value, as_dict
 from .pox import MapiHttpUrls, PoxAnswer
 
 CACHE_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
+class CacheEntry(Value):
     url: str  # the POX URL that answered
     address: str  # after redirectAddr
     answer: PoxAnswer
@@ -63,7 +61,7 @@ def load(path: Path, max_age: float, now: float) -> tuple[CacheEntry | None, str
 def save(path: Path, entry: CacheEntry) -> str | None:
     """Write atomically with mode 0600; returns why it could not be written, or None."""
     text = json.dumps({"version": CACHE_VERSION, "url": entry.url, "address": entry.address,
-                       "saved": entry.saved, "answer": dataclasses.asdict(entry.answer)})
+                       "saved": entry.saved, "answer": as_dict(entry.answer)})
     try:
         statefile.make_dir(path.parent, statefile.NOT_WRITABLE)
         statefile.write_atomic(path, text.encode("utf-8"))

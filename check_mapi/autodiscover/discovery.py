@@ -17,13 +17,13 @@ that answers anything else (no connection, HTTP error, not Autodiscover) is note
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..auth import AuthReport, offered_schemes, refusal, report_of
 from ..deadline import Deadline
 from ..errors import TransportError, TransportTimeoutError
 from ..transport.client import Auth, HttpReply, Transport, url_problem
+from ..values import Value
 from .pox import (
     MAX_RESPONSE,
     AutodiscoverError,
@@ -47,8 +47,7 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 SrvLookup = Callable[[str, float], list[tuple[str, int]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(Value):
     """One place to ask: ``pox`` (POST there), ``srv`` (a DNS name to look up first) or
     ``redirect`` (an unauthenticated GET whose redirect names the POX URL)."""
 
@@ -99,8 +98,7 @@ def related(host: str, domains: set[str]) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class Discovery:
+class Discovery(Value):
     """The settings answer: where it came from, for which address, after which steps."""
 
     url: str

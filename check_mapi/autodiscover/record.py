@@ -5,14 +5,16 @@ Plain data, for the long output (also after a failure).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..transport.facts import ConnectionFacts
-from .pox import PoxAnswer
+from ..values import Value, field
+
+if TYPE_CHECKING:  # annotations only: a --url run never loads the Autodiscover parser
+    from ..transport.facts import ConnectionFacts
+    from .pox import PoxAnswer
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(Value):
     """One request of the Autodiscover discovery and what it answered."""
 
     method: str
@@ -22,8 +24,7 @@ class Attempt:
     connection: ConnectionFacts | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(slots=True)
-class AutodiscoverRecord:
+class AutodiscoverRecord(Value, frozen=False):
     """What the autodiscover step did, for the long output (also after a failure)."""
 
     attempts: tuple[Attempt, ...] = ()

@@ -19,18 +19,16 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import ServiceState
 from ..resolver import Protocol, Resolution, expected_from
+from ..values import Value
 from .pox import MapiHttpUrls, Offer, PoxAnswer
 
 PENDING_NOTE = ("(Outlook clients pick up a changed setting only after a restart; a recent "
                 "change may still be pending)")
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(Value):
     """The emsmdb URL chosen for the vantage (None: none offered from there)."""
 
     url: str | None
@@ -39,8 +37,7 @@ class Endpoint:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Value):
     """What the comparison decided: the state, its words, and whether to log on."""
 
     state: ServiceState

@@ -11,12 +11,15 @@ file, so that ``@/dev/zero`` or a FIFO can neither hang the check nor exhaust me
 
 from __future__ import annotations
 
-import configparser
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .secrets import check_private, read_capped
+
+if TYPE_CHECKING:
+    import configparser
 
 PLUGIN_SECTION = "check_mapi"
 INI_NAMES = ("monitoring-plugins.ini", "plugins.ini", "nagios-plugins.ini")
@@ -81,6 +84,8 @@ def _ini_options(spec: str, env: Mapping[str, str]) -> list[str]:
 
 
 def _parse(path: str) -> tuple[configparser.ConfigParser, os.stat_result]:
+    import configparser  # only runs with --extra-opts: ~3 ms otherwise saved
+
     """The parsed file; a malformed one names its first bad line (never its text: the
     line may hold a password)."""
     data, info = read_capped(path, "--extra-opts file", INI_CAP)
@@ -97,6 +102,8 @@ def _parse(path: str) -> tuple[configparser.ConfigParser, os.stat_result]:
 
 
 def _where(err: configparser.Error) -> str:
+    import configparser  # loaded by _parse already
+
     lineno = getattr(err, "lineno", None)
     if lineno is None and isinstance(err, configparser.ParsingError) and err.errors:
         lineno = err.errors[0][0]
@@ -104,6 +111,8 @@ def _where(err: configparser.Error) -> str:
 
 
 def _why(err: configparser.Error) -> str:
+    import configparser  # loaded by _parse already
+
     if isinstance(err, configparser.MissingSectionHeaderError):
         return "text before the first [section] header"
     if isinstance(err, configparser.DuplicateSectionError):

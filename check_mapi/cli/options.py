@@ -2,7 +2,7 @@
 
 Every problem is a ConfigError (UNKNOWN) with a one-line reason naming the option. Cheap
 by contract: URLs are checked with the standard library here (httpx reads them again, in
-the run, before any request), threshold ranges by their syntax (nagiosplugin parses them
+the run, before any request), threshold ranges by their syntax (``evaluate.ranges`` parses them
 in the run).
 """
 
@@ -133,7 +133,7 @@ def _ranges(args: argparse.Namespace) -> Mapping[str, tuple[str | None, str | No
 
 
 def _range(flags: tuple[str, ...], spec: str | None) -> str | None:
-    """The Monitoring Plugins range syntax and start <= end; nagiosplugin parses it in the
+    """The Monitoring Plugins range syntax and start <= end; evaluate.ranges parses it in the
     run (a second check), so that an argument error does not import it."""
     if spec is None:
         return None

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from .. import values
 from ..errors import DecodeError
 from ..wire import (
     EXECUTE_FLAG_NO_XOR_MAGIC,
@@ -314,7 +315,7 @@ def _execute_body(session: Session, ep: Endpoint,
                            known_dns=ep.known_dns, code_page=session.code_page,
                            faults=rop_faults)
     xor = ep.config.server.xor_responses and not flags & EXECUTE_FLAG_NO_XOR_MAGIC
-    out = tuple(replace(executor.run(segment, max_rop_out), xor_magic=xor)
+    out = tuple(values.replace(executor.run(segment, max_rop_out), xor_magic=xor)
                 for segment in segments)
     return ExecuteResponse(0, out).encode(RopContext(code_page=session.code_page))
 

@@ -11,18 +11,17 @@ then: a plain-http run, and a verified run without long output, never load it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ..probe.result import ProbeResult
 from ..transport.facts import read_certificate
+from ..values import Value, field
 
 DAY = 86400.0
 
 
-@dataclass(slots=True)
-class Served:
+class Served(Value, frozen=False):
     """One certificate, where it was met (``places``: host and role), its verified expiry."""
 
     der: bytes

@@ -2,13 +2,11 @@
 
 The state is the worst of: the probe's first error (a timeout takes ``--timeout-state``),
 the Autodiscover verdict (drift, MAPI over HTTP not offered), and each metric against its
-ranges (nagiosplugin's ``Range``: the Monitoring Plugins syntax and semantics). Perfdata
+ranges (``ranges.Range``: the Monitoring Plugins syntax and semantics). Perfdata
 and threshold options come from ``check_mapi.metrics``; nothing here names a metric.
 """
 
 from __future__ import annotations
-
-from nagiosplugin import Range
 
 from .. import metrics
 from ..errors import (
@@ -26,6 +24,7 @@ from ..probe.result import ProbeResult
 from ..settings import MailboxSettings, Ranges, RunSettings
 from ..wire import describe_error
 from .certificate import days_left
+from .ranges import Range
 from .trace import item_lines, long_output
 
 Thresholds = dict[str, tuple[Range | None, Range | None]]
@@ -46,8 +45,8 @@ def _range(options: tuple[str, ...], spec: str | None) -> Range | None:
         return None
     try:
         return Range(spec)
-    except ValueError as err:
-        raise ConfigError(f"{'/'.join(options)}: invalid range {spec!r} ({err})") from err
+    except ConfigError as err:
+        raise ConfigError(f"{'/'.join(options)}: {err}") from err
 
 
 def evaluate(result: ProbeResult, run: RunSettings, limits: Thresholds) -> Evaluation:

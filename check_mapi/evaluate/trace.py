@@ -9,12 +9,15 @@ a cookie value; message subjects only when asked for.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from .. import metrics
-from ..autodiscover.record import AutodiscoverRecord
 from ..probe.result import CallTrace, InboxItem, ProbeResult
 from ..settings import RunSettings
 from .certificate import certificate_lines
+
+if TYPE_CHECKING:
+    from ..autodiscover.record import AutodiscoverRecord
 
 
 def long_output(result: ProbeResult, run: RunSettings, show_subjects: bool) -> list[str]:

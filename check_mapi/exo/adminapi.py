@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..auth.msal_http import MsalHttp
 from ..deadline import Deadline
 from ..errors import AuthError, ConfigError, MapiError, ProtocolError
+from ..values import Value, field
 
 ADMIN_BASE = "https://outlook.office365.com"
 SCOPE = "https://outlook.office365.com/.default"
@@ -29,8 +29,7 @@ MAX_PAGES = 20
 MAX_RETRIES = 2
 
 
-@dataclass(frozen=True, slots=True)
-class AppCredential:
+class AppCredential(Value):
     """The certificate app: tenant, client id, PEM key and certificate (repr hides the key)."""
 
     tenant: str
@@ -72,8 +71,7 @@ def load_credential(tenant: str, app_id: str, *, key_file: str | None = None,
     return AppCredential(tenant, app_id, key_pem, cert_pem)
 
 
-@dataclass(frozen=True, slots=True)
-class LiveSettings:
+class LiveSettings(Value):
     """What the admin API said; None where the property was absent."""
 
     mapi_enabled: bool | None

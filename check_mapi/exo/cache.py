@@ -8,14 +8,13 @@ WARNING instead.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import statefile
+from .. import statefile, values
 from ..errors import MapiError
 from ..resolver import EXCHANGE_ONLINE, Resolution, resolve
 from .adminapi import LiveSettings
@@ -86,7 +85,7 @@ def resolution(live: LiveSettings, when: str, platform: str = EXCHANGE_ONLINE) -
                   platform=platform)
     cas, org_text = f"{GET_CAS} ({when})", f"{GET_ORG} ({when})"
     ignored = "" if on_prem else "; ignored: on-premises only"
-    return dataclasses.replace(
+    return values.replace(
         res,
         mapi_enabled_source=cas if live.mapi_enabled is not None else res.mapi_enabled_source,
         org_source=org_text + ignored if live.org_mapihttp is not None else res.org_source,

@@ -1,7 +1,7 @@
 """The entry point: arguments -> settings, the cheap paths, the last-resort guard, output.
 
 ``--help``, ``--version``, ``--explain-config`` and argument errors import neither httpx
-nor nagiosplugin nor the probe. Every outcome, a bug included, is an ``Evaluation`` that
+nor the probe. Every outcome, a bug included, is an ``Evaluation`` that
 the Nagios renderer writes; anticipated failures never show a Python class name (the
 traceback follows only with ``-v``). Library warnings and stray stderr writes are
 swallowed: Icinga merges stderr into the plugin output.
@@ -15,7 +15,6 @@ import io
 import os
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import NoReturn
@@ -78,6 +77,8 @@ def _guarded(argv: Sequence[str], started: float, env: Mapping[str, str]
     except Finished:
         raise
     except Exception as err:  # noqa: BLE001 - the last-resort guard for bugs
+        import traceback  # a bug: the only path that needs it
+
         detail = "".join(traceback.format_exception(err)) if _verbose(argv) else ""
         return (problem(ServiceState.UNKNOWN, f"internal error: {err or 'no details'}",
                         tuple(detail.splitlines())),), False

@@ -40,7 +40,7 @@ def execute(plan: Plan, started: float) -> tuple[Evaluation, ...]:
     run = plan.run
     limits = thresholds(run.ranges)
     _check_urls(plan)
-    verify = ssl_context(run.connection)  # one TLS context for every probe
+    verify = ssl_context(run.connection, _tls_expected(plan))  # one for every probe
     budget = Budget(run.timeout, started)
     results = [ProbeResult(mailbox) for mailbox in plan.mailboxes]
     if plan.many:
@@ -48,6 +48,13 @@ def execute(plan: Plan, started: float) -> tuple[Evaluation, ...]:
     else:
         _probe_one(run, results[0], budget, verify)
     return tuple(evaluate(result, run, limits) for result in results)
+
+
+def _tls_expected(plan: Plan) -> bool:
+    """Whether any request of the run can go over TLS: Autodiscover's candidates are
+    https, and so may be a --url or the proxy's tunnel targets."""
+    return any(not m.skips_autodiscover or (m.url or "").lower().startswith("https:")
+               for m in plan.mailboxes)
 
 
 def _check_urls(plan: Plan) -> None:

@@ -17,24 +17,18 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..auth import AuthReport, flow_for, report_of
-from ..auth.oauth import OAuthAuth
-from ..autodiscover import cache as autodiscover_cache
-from ..autodiscover.discovery import Discoverer
-from ..autodiscover.pox import PoxAnswer
-from ..autodiscover.record import AutodiscoverRecord
-from ..autodiscover.verdict import judge
+from ..auth import flow_for, report_of
 from ..deadline import Budget
-from ..errors import MapiError, ProtocolError
+from ..errors import MapiError
 from ..resolver import explain as resolver_explain
 from ..settings import MailboxSettings, RunSettings
-from ..transport.client import Auth, Transport, Verify, url_problem
+from ..transport.client import Auth, Transport, Verify
 from . import conversation
 from .result import ProbeResult
 from .session import MapiSession
+from .timing import timed
 
 if TYPE_CHECKING:
     from ..exo.adminapi import LiveSettings
@@ -56,9 +50,10 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
                 _live_settings(transport, budget, run, mailbox, result)
             if mailbox.skips_autodiscover:
                 result.url, result.legacy_dn = mailbox.url, mailbox.legacy_dn
-            else:
-                discoverer = Discoverer(transport, budget.steps, auth)
-                _autodiscover(discoverer, run, mailbox, result)
+            else:  # the Autodiscover stack (XML, cache) only when it runs
+                from .discover import autodiscover
+
+                autodiscover(transport, budget, auth, run=run, mailbox=mailbox, result=result)
             if result.url is not None and result.legacy_dn is not None and result.ok:
                 session = MapiSession(transport, result.url, auth, run.client_application,
                                       user_identity=mailbox.address)
@@ -74,16 +69,22 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
             result.auth_method = _used(mailbox, auth)
     record = result.autodiscover
     if record is not None and record.cached_age is not None and not result.ok:
-        autodiscover_cache.drop(_cache_file(run, mailbox))  # rediscover after a failure
+        from .discover import forget
+
+        forget(run, mailbox)  # rediscover after a failure
     return result
 
 
 def _token(auth: Auth, transport: Transport, budget: Budget, result: ProbeResult) -> bool:
     """The ``token`` step, when the flow needs one it does not have (Exchange Online)."""
+    if type(auth).__name__ != "OAuthAuth":  # not imported for the other methods
+        return True
+    from ..auth.oauth import OAuthAuth
+
     if not isinstance(auth, OAuthAuth) or auth.cached():
         return True
     try:
-        with _timed(result, "token", None):
+        with timed(result, "token", None):
             auth.acquire(transport, budget.steps)
     except MapiError:
         return False
@@ -93,6 +94,8 @@ def _token(auth: Auth, transport: Transport, budget: Budget, result: ProbeResult
 def _live_settings(transport: Transport, budget: Budget, run: RunSettings,
                    mailbox: MailboxSettings, result: ProbeResult) -> None:
     """The ``settings`` step: the admin API (or its cache); a failure is only a WARNING."""
+    from pathlib import Path
+
     from ..exo import cache
     from ..exo.adminapi import AdminApi, load_credential
 
@@ -132,83 +135,11 @@ def _used(mailbox: MailboxSettings, auth: Auth) -> str:
 
 
 @contextlib.contextmanager
-def _timed(result: ProbeResult, step: str, report: AuthReport | None) -> Iterator[None]:
-    """Time ``step``; its MapiError becomes the probe's error unless one came first.
-
-    Local set-up of the auth flow in the step (loading the NTLM library: ~0.1 s) is not
-    the server's time and is left out, as is loading the CA bundle before the first step.
-    """
-    begin, local = time.monotonic(), report.setup if report is not None else 0.0
-    result.running = step
-    try:
-        yield
-    except MapiError as err:
-        result.fail(step, err)
-        raise
-    finally:
-        local = (report.setup if report is not None else 0.0) - local
-        result.timings[step] = time.monotonic() - begin - local
-
-
-def _cache_file(run: RunSettings, mailbox: MailboxSettings) -> Path:
-    return autodiscover_cache.cache_path(run.state_dir, mailbox.address,
-                                         mailbox.autodiscover_url)
-
-
-def _autodiscover(discoverer: Discoverer, run: RunSettings, mailbox: MailboxSettings,
-                  result: ProbeResult) -> None:
-    """The autodiscover step (or the cache), then the verdict that decides the logon."""
-    record = result.autodiscover = AutodiscoverRecord()
-    use_cache = run.autodiscover_cache > 0
-    entry, note = (autodiscover_cache.load(_cache_file(run, mailbox), run.autodiscover_cache,
-                                           time.time()) if use_cache else (None, None))
-    record.cache_notes = (note,) if note else ()
-    if entry is not None:
-        record.url, record.address, record.answer = entry.url, entry.address, entry.answer
-        record.cached_age = time.time() - entry.saved
-    else:
-        try:
-            with _timed(result, "autodiscover", discoverer.auth_report):
-                found = discoverer.discover(mailbox.address, mailbox.autodiscover_url)
-        except MapiError:
-            return
-        finally:
-            record.attempts = tuple(discoverer.attempts)
-        record.url, record.address, record.answer = found.url, found.address, found.answer
-        if use_cache:
-            entry = autodiscover_cache.CacheEntry(found.url, found.address, found.answer,
-                                                  time.time())
-            saved = autodiscover_cache.save(_cache_file(run, mailbox), entry)
-            record.cache_notes += (saved,) if saved else ()
-    _decide(record.answer, run, mailbox, result)
-
-
-def _decide(answer: PoxAnswer, run: RunSettings, mailbox: MailboxSettings,
-            result: ProbeResult) -> None:
-    verdict = result.verdict = judge(answer, mailbox.vantage, run.drift_state,
-                                     result.resolution or mailbox.resolution,
-                                     mailbox.expect_protocol)
-    if not verdict.logon:
-        return
-    if not answer.legacy_dn:
-        result.fail("autodiscover", ProtocolError("Autodiscover's answer has no LegacyDN"))
-        return
-    url = verdict.endpoint.url or ""
-    problem = url_problem(url)
-    if problem:  # server data: CRITICAL at the step that brought it
-        result.fail("autodiscover", ProtocolError(
-            f"Autodiscover's {verdict.endpoint.kind or 'MailStore URL'} {url[:200]!r} is "
-            f"malformed ({problem})"))
-        return
-    result.url, result.legacy_dn = url, answer.legacy_dn
-
-
-@contextlib.contextmanager
 def _step(session: MapiSession, result: ProbeResult, step: str) -> Iterator[None]:
     """``_timed`` for one MAPI request, whose trace is kept for the step's line."""
     sent = len(session.traces)
     try:
-        with _timed(result, step, session.auth_report):
+        with timed(result, step, session.auth_report):
             yield
     finally:
         if len(session.traces) > sent:

@@ -6,19 +6,22 @@ build one by hand to check evaluation and rendering without sockets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ..autodiscover.record import AutodiscoverRecord
-from ..autodiscover.verdict import Verdict
 from ..errors import MapiError
-from ..resolver import Resolution
 from ..settings import MailboxSettings
-from ..transport.facts import ConnectionFacts
+from ..values import Value, field
+
+if TYPE_CHECKING:  # annotations only: a --url run never loads Autodiscover or ssl for them
+    from datetime import datetime
+
+    from ..autodiscover.record import AutodiscoverRecord
+    from ..autodiscover.verdict import Verdict
+    from ..resolver import Resolution
+    from ..transport.facts import ConnectionFacts
 
 
-@dataclass(frozen=True, slots=True)
-class CallTrace:
+class CallTrace(Value):
     """One MAPI/HTTP request, for the step trace in the long output."""
 
     request_type: str
@@ -34,8 +37,7 @@ class CallTrace:
     auth: str | None = None  # the handshake this request needed, e.g. "NTLM, 3 legs"
 
 
-@dataclass(frozen=True, slots=True)
-class InboxItem:
+class InboxItem(Value):
     """One row of the Inbox contents table (values may be missing on a row)."""
 
     subject: str | None
@@ -45,8 +47,7 @@ class InboxItem:
     read: bool | None
 
 
-@dataclass(slots=True)
-class ProbeResult:
+class ProbeResult(Value, frozen=False):
     """What happened. ``timings`` is keyed by the step names of ``check_mapi.metrics``."""
 
     mailbox: MailboxSettings

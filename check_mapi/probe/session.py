@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..auth import AuthReport, offered_schemes, refusal, report_of
 from ..deadline import Deadline
@@ -23,6 +22,7 @@ from ..errors import (
 )
 from ..settings import DEFAULT_CLIENT_APPLICATION
 from ..transport.client import Auth, HttpExchange, Transport
+from ..values import Value
 from ..wire import (
     EXECUTE_FLAG_NO_COMPRESSION,
     EXECUTE_FLAG_NO_XOR_MAGIC,
@@ -47,8 +47,7 @@ SERVER_FACT_HEADERS = ("X-ServerApplication", "X-BackEndServer", "X-CalculatedBE
                        "X-FEServer", "X-DiagInfo", "request-id")
 
 
-@dataclass(frozen=True, slots=True)
-class Connected:
+class Connected(Value):
     """What Connect told us ([MS-OXCMAPIHTTP] 2.2.4.1.2)."""
 
     display_name: str

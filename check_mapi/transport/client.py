@@ -14,13 +14,13 @@ import re
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import httpx
 
 from ..deadline import Deadline
 from ..errors import DecodeError, TransportTimeoutError
 from ..settings import ConnectionSettings
+from ..values import Value
 from ..wire import MetaTag, MetaTagEvent, ResponseStream, ResponseStreamParser
 from .errors import BUDGET_SPENT, mapped, url_problem
 from .facts import ConnectionFacts, connection_facts
@@ -35,7 +35,7 @@ __all__ = ["Auth", "HttpExchange", "HttpReply", "Transport", "Verify", "ssl_cont
 MAX_TEXT = 300  # characters of a non-MAPI body kept for the diagnosis
 
 
-def ssl_context(settings: ConnectionSettings) -> Verify:
+def ssl_context(settings: ConnectionSettings, tls_expected: bool = True) -> Verify:
     """What httpx verifies with: False (--insecure without a client certificate), else a
     context trusting the --ca-file or certifi's CAs (``tls.client_context``), with the
     client certificate loaded for mutual TLS.
@@ -44,11 +44,10 @@ def ssl_context(settings: ConnectionSettings) -> Verify:
     """
     if settings.insecure and not settings.client_cert:
         return False
-    return client_context(settings)
+    return client_context(settings, tls_expected)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpExchange:
+class HttpExchange(Value):
     """What one POST gave back, with the times that matter for the diagnosis."""
 
     url: str
@@ -75,8 +74,7 @@ class HttpExchange:
         return _as_int(self.header("X-ResponseCode"))
 
 
-@dataclass(frozen=True, slots=True)
-class HttpReply:
+class HttpReply(Value):
     """A plain (non-MAPI) answer, e.g. Autodiscover's, its body read up to a size cap."""
 
     url: str

@@ -9,13 +9,13 @@ Pure: the standard library only, so that results carrying it stay plain data.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..values import Value
 
-@dataclass(frozen=True, slots=True)
-class ConnectionFacts:
+
+class ConnectionFacts(Value):
     """One connection as the client saw it (None where not applicable, e.g. plain http)."""
 
     local: str | None
@@ -58,8 +58,7 @@ def _address(value: object) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class CertificateInfo:
+class CertificateInfo(Value):
     """What a DER certificate says about itself (for the trace and for refusal reasons)."""
 
     subject: str

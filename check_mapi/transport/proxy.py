@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore
 import httpx
 
 from ..settings import ConnectionSettings
+from ..values import Value, field
 from .errors import ProxyFailure, describe
 from .network import DeadlineBackend
 
@@ -36,8 +36,7 @@ MAX_ANSWER = 1 << 20  # bytes of a refusal page read (and dropped) to keep the c
 MIN_SCRUBBED = 6  # a proxy password this long is also removed from forwarded answers
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(Value):
     """Who logs on to the proxy. ``ntlm_user``: DOMAIN\\user or a UPN; None: Basic only."""
 
     user: str

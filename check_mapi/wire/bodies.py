@@ -8,9 +8,9 @@ bytes: they are informational and the probe neither sends nor needs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from ..values import Value
 from ._buffer import Reader, Writer
 from .rop_requests import RopRequest
 from .rop_responses import RopContext, RopResponse
@@ -36,8 +36,7 @@ def _end(w: Writer, aux: bytes) -> bytes:
     return w.u32(len(aux)).raw(aux).getvalue()
 
 
-@dataclass(frozen=True, slots=True)
-class FailureResponse:
+class FailureResponse(Value):
     """StatusCode != 0: the server could not process the request at all."""
 
     status_code: int
@@ -56,8 +55,7 @@ def _maybe_failure(r: Reader) -> FailureResponse | None:
     return failure
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectRequest:
+class ConnectRequest(Value):
     """[MS-OXCMAPIHTTP] 2.2.4.1.1 (fields of EcDoConnectEx, [MS-OXCRPC] 3.1.4.1)."""
 
     user_dn: str
@@ -80,8 +78,7 @@ class ConnectRequest:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectResponse:
+class ConnectResponse(Value):
     """[MS-OXCMAPIHTTP] 2.2.4.1.2, StatusCode 0. A non-zero ErrorCode (the EcDoConnectEx
     result, e.g. ecLoginFailure) still comes in this form."""
 
@@ -111,8 +108,7 @@ class ConnectResponse:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class ExecuteRequest:
+class ExecuteRequest(Value):
     """[MS-OXCMAPIHTTP] 2.2.4.2.1 (EcDoRpcExt2, [MS-OXCRPC] 3.1.4.2)."""
 
     rop_buffers: tuple[RopBuffer[RopRequest], ...]
@@ -137,8 +133,7 @@ class ExecuteRequest:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class ExecuteResponse:
+class ExecuteResponse(Value):
     """[MS-OXCMAPIHTTP] 2.2.4.2.2, StatusCode 0. With a non-zero ErrorCode (e.g. ecRpcFormat)
     RopBufferSize is 0 and there are no ROP buffers."""
 
@@ -173,8 +168,7 @@ class ExecuteResponse:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class DisconnectRequest:
+class DisconnectRequest(Value):
     """[MS-OXCMAPIHTTP] 2.2.4.3.1: AuxiliaryBufferSize (0) and AuxiliaryBuffer."""
 
     auxiliary_buffer: bytes = b""
@@ -190,8 +184,7 @@ class DisconnectRequest:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class DisconnectResponse:
+class DisconnectResponse(Value):
     """[MS-OXCMAPIHTTP] 2.2.4.3.2, StatusCode 0."""
 
     error_code: int = 0

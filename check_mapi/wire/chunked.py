@@ -6,15 +6,13 @@ read a response body captured on the wire, as [MS-OXCMAPIHTTP] 4.2 prints it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import DecodeError
+from ..values import Value
 
 _MAX_SIZE_LINE = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Chunked:
+class Chunked(Value):
     """The chunk payloads in order; ``complete`` when the last-chunk (size 0) was seen."""
 
     chunks: tuple[bytes, ...]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from ..values import Value as Record
 from ._buffer import Reader, Writer, code_page_codec
 from .codes import PropertyType, describe_property_type
 
@@ -39,8 +39,7 @@ def datetime_to_filetime(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyValue:
+class PropertyValue(Record):
     """A column value that is present. ``value`` is typed by the tag's PropertyType:
     int (integers, PtypErrorCode, PtypTime as FILETIME), float, bool, str, bytes,
     uuid.UUID, or a tuple of those for PtypMultiple types."""
@@ -49,15 +48,13 @@ class PropertyValue:
     value: Value
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyMissing:
+class PropertyMissing(Record):
     """FlaggedPropertyValue flag 0x01: the property has no value on this row."""
 
     tag: int
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyError:
+class PropertyError(Record):
     """FlaggedPropertyValue flag 0x0A: a PtypErrorCode stands in for the value
     (e.g. ecNotFound 0x8004010F when the item lacks the property)."""
 
@@ -68,8 +65,7 @@ class PropertyError:
 Cell = PropertyValue | PropertyMissing | PropertyError
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyRow:
+class PropertyRow(Record):
     """StandardPropertyRow (``flagged`` False) or FlaggedPropertyRow, [MS-OXCDATA] 2.8.1."""
 
     flagged: bool

@@ -7,10 +7,10 @@ tags read ``PidTagSubject (0x0037001F)`` and PtypTime values are ISO-8601 UTC.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
+from ..values import Value, items
 from .codes import (
     PropertyType,
     RopId,
@@ -37,7 +37,7 @@ def to_data(value: object) -> Any:
     """Plain JSON types for any decoded wire value."""
     if isinstance(value, PropertyValue | PropertyMissing | PropertyError):
         return _cell(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, Value):
         return _dataclass(value)
     if isinstance(value, tuple | list):
         return [to_data(item) for item in value]
@@ -60,8 +60,7 @@ def _dataclass(obj: object) -> dict[str, Any]:
     status = getattr(obj, "status_code", None)
     if isinstance(status, int):
         out["status_code"] = status
-    for field in dataclasses.fields(obj):  # type: ignore[arg-type]
-        name, value = field.name, getattr(obj, field.name)
+    for name, value in items(obj):  # type: ignore[arg-type]
         if name == "rop_id":
             continue
         out[name] = _field(name, value)

@@ -6,9 +6,9 @@ which has an OutputHandleIndex instead (it creates the first object).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from ..values import Value
 from ._buffer import Reader, Writer
 from .codes import RopId, describe_rop
 
@@ -29,8 +29,7 @@ class RopRequest(Protocol):
     def write(self, w: Writer) -> Writer: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RopLogonRequest:
+class RopLogonRequest(Value):
     """[MS-OXCROPS] 2.2.3.1.1; Essdn is None when EssdnSize is 0."""
 
     rop_id: ClassVar[RopId] = RopId.RopLogon
@@ -63,8 +62,7 @@ class RopLogonRequest:
         return cls(logon_id, out, flags, open_flags, store_state, essdn)
 
 
-@dataclass(frozen=True, slots=True)
-class RopReleaseRequest:
+class RopReleaseRequest(Value):
     """[MS-OXCROPS] 2.2.15.3.1; the server sends no response to it."""
 
     rop_id: ClassVar[RopId] = RopId.RopRelease
@@ -79,8 +77,7 @@ class RopReleaseRequest:
         return cls(r.u8("LogonId"), r.u8("InputHandleIndex"))
 
 
-@dataclass(frozen=True, slots=True)
-class RopOpenFolderRequest:
+class RopOpenFolderRequest(Value):
     """[MS-OXCROPS] 2.2.4.1.1."""
 
     rop_id: ClassVar[RopId] = RopId.RopOpenFolder
@@ -100,8 +97,7 @@ class RopOpenFolderRequest:
                    r.u64("FolderId"), r.u8("OpenModeFlags"))
 
 
-@dataclass(frozen=True, slots=True)
-class RopOpenMessageRequest:
+class RopOpenMessageRequest(Value):
     """[MS-OXCROPS] 2.2.6.1.1."""
 
     rop_id: ClassVar[RopId] = RopId.RopOpenMessage
@@ -125,8 +121,7 @@ class RopOpenMessageRequest:
                    r.u64("MessageId"))
 
 
-@dataclass(frozen=True, slots=True)
-class RopGetContentsTableRequest:
+class RopGetContentsTableRequest(Value):
     """[MS-OXCROPS] 2.2.4.14.1."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetContentsTable
@@ -145,22 +140,19 @@ class RopGetContentsTableRequest:
                    r.u8("TableFlags"))
 
 
-@dataclass(frozen=True, slots=True)
 class RopGetHierarchyTableRequest(RopGetContentsTableRequest):
     """[MS-OXCROPS] 2.2.4.13.1: same layout as RopGetContentsTable."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetHierarchyTable
 
 
-@dataclass(frozen=True, slots=True)
 class RopGetRulesTableRequest(RopGetContentsTableRequest):
     """[MS-OXCROPS] 2.2.11.2.1: same layout as RopGetContentsTable."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetRulesTable
 
 
-@dataclass(frozen=True, slots=True)
-class RopGetPropertiesListRequest:
+class RopGetPropertiesListRequest(Value):
     """[MS-OXCROPS] 2.2.8.5.1."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetPropertiesList
@@ -175,8 +167,7 @@ class RopGetPropertiesListRequest:
         return cls(r.u8("LogonId"), r.u8("InputHandleIndex"))
 
 
-@dataclass(frozen=True, slots=True)
-class RopGetNamesFromPropertyIdsRequest:
+class RopGetNamesFromPropertyIdsRequest(Value):
     """[MS-OXCROPS] 2.2.8.2.1: PropertyIdCount u16, PropertyIds u16[]."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetNamesFromPropertyIds
@@ -198,8 +189,7 @@ class RopGetNamesFromPropertyIdsRequest:
         return cls(logon_id, index, tuple(r.u16("PropertyId") for _ in range(count)))
 
 
-@dataclass(frozen=True, slots=True)
-class RopSetColumnsRequest:
+class RopSetColumnsRequest(Value):
     """[MS-OXCROPS] 2.2.5.1.1: PropertyTags as u32 (type low 16 bits, id high 16 bits)."""
 
     rop_id: ClassVar[RopId] = RopId.RopSetColumns
@@ -223,16 +213,14 @@ class RopSetColumnsRequest:
         return cls(logon_id, index, flags, tuple(r.u32("PropertyTag") for _ in range(count)))
 
 
-@dataclass(frozen=True, slots=True)
-class SortOrder:
+class SortOrder(Value):
     """[MS-OXCDATA] 2.14.1: PropertyType u16, PropertyId u16, Order u8."""
 
     property_tag: int
     order: int
 
 
-@dataclass(frozen=True, slots=True)
-class RopSortTableRequest:
+class RopSortTableRequest(Value):
     """[MS-OXCROPS] 2.2.5.3.1."""
 
     rop_id: ClassVar[RopId] = RopId.RopSortTable
@@ -262,8 +250,7 @@ class RopSortTableRequest:
         return cls(logon_id, index, flags, categorized, expanded, orders)
 
 
-@dataclass(frozen=True, slots=True)
-class RopQueryRowsRequest:
+class RopQueryRowsRequest(Value):
     """[MS-OXCROPS] 2.2.5.4.1."""
 
     rop_id: ClassVar[RopId] = RopId.RopQueryRows

@@ -9,9 +9,9 @@ ReturnValue. RopRelease has no response at all.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from ..values import Value
 from ._buffer import Reader, Writer
 from .codes import ErrorCode, RopId, describe_rop
 from .props import PropertyRow, read_row, write_row
@@ -21,8 +21,7 @@ FOLDER_ID_COUNT = 13
 INBOX = 4  # index of the Inbox in RopLogon FolderIds, [MS-OXCSTOR] 2.2.1.1.3
 
 
-@dataclass(frozen=True, slots=True)
-class RopContext:
+class RopContext(Value):
     """What decoding a response needs but the response does not carry."""
 
     columns: tuple[int, ...] | None = None  # the table's RopSetColumns tags, for QueryRows
@@ -40,8 +39,7 @@ def _head(w: Writer, rop_id: int, index: int, return_value: int = 0) -> Writer:
     return w.u8(rop_id).u8(index).u32(return_value)
 
 
-@dataclass(frozen=True, slots=True)
-class RopErrorResponse:
+class RopErrorResponse(Value):
     """The 6-byte failure form shared by every ROP response."""
 
     rop_id: RopId
@@ -52,8 +50,7 @@ class RopErrorResponse:
         return _head(w, self.rop_id, self.handle_index, self.return_value)
 
 
-@dataclass(frozen=True, slots=True)
-class LogonTime:
+class LogonTime(Value):
     """[MS-OXCROPS] 2.2.3.1.2 LogonTime (UTC; DayOfWeek Sunday = 0, Month January = 1)."""
 
     seconds: int
@@ -65,8 +62,7 @@ class LogonTime:
     year: int
 
 
-@dataclass(frozen=True, slots=True)
-class RopLogonResponse:
+class RopLogonResponse(Value):
     """[MS-OXCROPS] 2.2.3.1.2, private mailbox success (166 bytes)."""
 
     rop_id: ClassVar[RopId] = RopId.RopLogon
@@ -96,8 +92,7 @@ class RopLogonResponse:
         return w.u16(t.year).u64(self.gwart_time).u32(self.store_state)
 
 
-@dataclass(frozen=True, slots=True)
-class RopLogonPublicResponse:
+class RopLogonPublicResponse(Value):
     """[MS-OXCROPS] 2.2.3.1.3, public folders success."""
 
     rop_id: ClassVar[RopId] = RopId.RopLogon
@@ -115,8 +110,7 @@ class RopLogonPublicResponse:
         return w.u16(self.repl_id).guid(self.repl_guid).guid(self.per_user_guid)
 
 
-@dataclass(frozen=True, slots=True)
-class RopLogonRedirectResponse:
+class RopLogonRedirectResponse(Value):
     """[MS-OXCROPS] 2.2.3.1.4: ReturnValue ecWrongServer, the mailbox lives elsewhere."""
 
     rop_id: ClassVar[RopId] = RopId.RopLogon
@@ -134,8 +128,7 @@ class RopLogonRedirectResponse:
         return w.u8(len(self.server_name.encode("ascii")) + 1).asciiz(self.server_name)
 
 
-@dataclass(frozen=True, slots=True)
-class RopOpenFolderResponse:
+class RopOpenFolderResponse(Value):
     """[MS-OXCROPS] 2.2.4.1.2: the server list follows only when IsGhosted."""
 
     rop_id: ClassVar[RopId] = RopId.RopOpenFolder
@@ -155,8 +148,7 @@ class RopOpenFolderResponse:
         return w
 
 
-@dataclass(frozen=True, slots=True)
-class RopGetContentsTableResponse:
+class RopGetContentsTableResponse(Value):
     """[MS-OXCROPS] 2.2.4.14.2: RowCount = number of items in the folder."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetContentsTable
@@ -167,15 +159,13 @@ class RopGetContentsTableResponse:
         return _head(w, self.rop_id, self.output_handle_index).u32(self.row_count)
 
 
-@dataclass(frozen=True, slots=True)
 class RopGetHierarchyTableResponse(RopGetContentsTableResponse):
     """[MS-OXCROPS] 2.2.4.13.2: same layout as RopGetContentsTable."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetHierarchyTable
 
 
-@dataclass(frozen=True, slots=True)
-class RopGetRulesTableResponse:
+class RopGetRulesTableResponse(Value):
     """[MS-OXCROPS] 2.2.11.2.2: the header only."""
 
     rop_id: ClassVar[RopId] = RopId.RopGetRulesTable
@@ -185,8 +175,7 @@ class RopGetRulesTableResponse:
         return _head(w, self.rop_id, self.output_handle_index)
 
 
-@dataclass(frozen=True, slots=True)
-class RopSetColumnsResponse:
+class RopSetColumnsResponse(Value):
     """[MS-OXCROPS] 2.2.5.1.2: TableStatus (0x00 TBLSTAT_COMPLETE)."""
 
     rop_id: ClassVar[RopId] = RopId.RopSetColumns
@@ -197,15 +186,13 @@ class RopSetColumnsResponse:
         return _head(w, self.rop_id, self.input_handle_index).u8(self.table_status)
 
 
-@dataclass(frozen=True, slots=True)
 class RopSortTableResponse(RopSetColumnsResponse):
     """[MS-OXCROPS] 2.2.5.3.2: same layout as RopSetColumns."""
 
     rop_id: ClassVar[RopId] = RopId.RopSortTable
 
 
-@dataclass(frozen=True, slots=True)
-class RopQueryRowsResponse:
+class RopQueryRowsResponse(Value):
     """[MS-OXCROPS] 2.2.5.4.2: Origin, RowCount u16, RowCount PropertyRows."""
 
     rop_id: ClassVar[RopId] = RopId.RopQueryRows
@@ -220,8 +207,7 @@ class RopQueryRowsResponse:
         return w
 
 
-@dataclass(frozen=True, slots=True)
-class RopBufferTooSmallResponse:
+class RopBufferTooSmallResponse(Value):
     """[MS-OXCROPS] 2.2.15.1: SizeNeeded, then the unprocessed rest of the request ROPs."""
 
     rop_id: ClassVar[RopId] = RopId.RopBufferTooSmall
@@ -232,14 +218,12 @@ class RopBufferTooSmallResponse:
         return w.u8(self.rop_id).u16(self.size_needed).raw(self.request_buffers)
 
 
-@dataclass(frozen=True, slots=True)
-class BackoffRop:
+class BackoffRop(Value):
     rop_id_backoff: int
     duration: int
 
 
-@dataclass(frozen=True, slots=True)
-class RopBackoffResponse:
+class RopBackoffResponse(Value):
     """[MS-OXCROPS] 2.2.15.2: the server is busy; ``duration`` in milliseconds."""
 
     rop_id: ClassVar[RopId] = RopId.RopBackoff

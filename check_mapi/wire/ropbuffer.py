@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..values import Value
 from ._buffer import Reader, Writer
 from .rop_requests import RopRequest, read_rop_request
 from .rop_responses import RopContext, RopResponse, read_rop_response
@@ -35,8 +35,7 @@ class RpcHeaderFlags(enum.IntFlag):
     Last = 0x0004
 
 
-@dataclass(frozen=True, slots=True)
-class RopBuffer(Generic[Rop]):
+class RopBuffer(Value, Generic[Rop]):
     """One segment: the ROPs and the server object handle table, and whether the payload
     was (or is to be) XOR-obfuscated on the wire."""
 

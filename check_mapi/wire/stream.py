@@ -13,9 +13,9 @@ PROCESSING and count PENDING keep-alives.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from ..errors import DecodeError
+from ..values import Value
 
 MAX_LINE = 8192  # a meta-tag or header line longer than this is not MAPI/HTTP
 
@@ -28,23 +28,20 @@ class MetaTag(enum.Enum):
     DONE = "DONE"
 
 
-@dataclass(frozen=True, slots=True)
-class MetaTagEvent:
+class MetaTagEvent(Value):
     """A meta-tag line arrived; ``offset`` is where it started in the stream."""
 
     tag: MetaTag
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class HeadersEvent:
+class HeadersEvent(Value):
     """The additional headers after DONE are complete; the body follows."""
 
     headers: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseStream:
+class ResponseStream(Value):
     """A whole inner stream, once the HTTP body has ended."""
 
     pending_count: int

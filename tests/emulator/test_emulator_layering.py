@@ -9,7 +9,7 @@ import check_mapi.emulator
 import check_mapi.wire
 
 EMULATOR = Path(check_mapi.emulator.__file__).parent
-ALLOWED = {"check_mapi.wire", "check_mapi.errors", "check_mapi.metrics"}
+ALLOWED = {"check_mapi.wire", "check_mapi.errors", "check_mapi.metrics", "check_mapi.values"}
 
 
 def imports(path: Path, package: str = "check_mapi.emulator") -> list[tuple[str, str | None]]:
