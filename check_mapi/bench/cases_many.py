@@ -1,0 +1,132 @@
+"""Case 4: 200 mailboxes in one process, each request ~20 ms away, at --parallel 1, 8, 32.
+
+The latency comes from the delaying proxy (10 ms each way), so it costs the machine no
+CPU and every parallel probe waits for it independently: the ideal wall time is
+``200 x requests x 20 ms / parallel`` plus one process start, and anything above that is
+the plugin's CPU, locking or scheduling. The per-mailbox ``connect_time`` the plugin
+reports should be the same at every parallelism (the request's own time); if it grows
+with --parallel, the plugin counts time its threads waited for the CPU.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from check_mapi.emulator import Emulator
+
+from .harness import Harness, config_text, require_ok, start_emulator, url_args
+from .measure import Run, cpus, interleave, summarize, walls
+from .proxy import DelayingProxy
+from .report import Budget, CaseResult, ratio_text
+
+MAILBOXES = 200
+DELAY = 0.010  # each way
+PARALLEL = (1, 8, 32)
+CONNECT_TIME = re.compile(r"::connect_time=([0-9.]+)s")
+
+
+def mailbox_file(h: Harness, emulator: Emulator, port: int, count: int) -> Path:
+    """``count`` mailboxes, each with its URL through the proxy and its LegacyDN."""
+    lines = []
+    for i in range(count):
+        smtp = f"box{i:03d}@contoso.com"
+        url, legacy_dn = url_args(emulator, smtp, port)[1::2]
+        lines.append(f"{smtp} url={shlex.quote(url)} legacy-dn={shlex.quote(legacy_dn)}")
+    path = h.work / f"mailboxes-{count}"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def connect_times(run: Run) -> list[float]:
+    return [float(x) for x in CONNECT_TIME.findall(run.stdout)]
+
+
+def case_many(h: Harness) -> CaseResult:
+    result = CaseResult("many", f"4. {MAILBOXES} mailboxes in one process, "
+                                f"{DELAY * 2000:.0f} ms per request")
+    n = 1 if h.quick else 3
+    emulator = start_emulator(config_text(mailboxes=MAILBOXES, items=3))
+    server_cpu: dict[tuple[int, int], list[float]] = defaultdict(list)
+    proxy_cpu: dict[tuple[int, int], list[float]] = defaultdict(list)
+    try:
+        with DelayingProxy(int(emulator.url.rsplit(":", 1)[1]), DELAY) as proxy:
+            files = {count: mailbox_file(h, emulator, proxy.port, count)
+                     for count in (1, MAILBOXES)}
+
+            def run(count: int, parallel: int) -> Run:
+                before, proxy_before = time.process_time(), proxy.cpu_seconds()
+                done = h.check_mapi("--mailbox-file", str(files[count]), "--auth", "basic",
+                                    "--password-file", str(h.password_file), "--parallel",
+                                    str(parallel), "-t", "170", timeout=200)
+                server_cpu[(count, parallel)].append(time.process_time() - before)
+                proxy_cpu[(count, parallel)].append(proxy.cpu_seconds() - proxy_before)
+                return done
+
+            emulator.reset_stats()
+            single = run(1, 1)
+            requests = emulator.stats().total_requests
+            variants: dict[str, Callable[[], Run]] = {"single": partial(run, 1, 1)}
+            variants.update({f"P{p}": partial(run, MAILBOXES, p) for p in PARALLEL})
+            runs = interleave(variants, n)
+    finally:
+        emulator.stop()
+    runs["single"].append(single)
+    require_ok(runs)
+    _report(result, runs, requests)
+    for parallel in PARALLEL:
+        result.add(f"--parallel {parallel}: emulator + proxy CPU (benchmark process)",
+                   summarize(server_cpu[(MAILBOXES, parallel)]).text(),
+                   f"of which the proxy: {summarize(proxy_cpu[(MAILBOXES, parallel)]).text()}")
+    result.notes.append(
+        f"Many mailboxes: {n} run(s) per variant (a --parallel 1 run takes ~"
+        f"{MAILBOXES * requests * DELAY * 2:.0f} s); ideal = {MAILBOXES} x {requests} requests "
+        f"x {DELAY * 2000:.0f} ms / parallel + one process start (the single-mailbox run's "
+        f"wall minus its own {requests} round trips); the connect_time budget (<= 1.5x of "
+        f"--parallel 1) is this benchmark's reading of \"must not inflate\".")
+    return result
+
+
+def _report(result: CaseResult, runs: dict[str, list[Run]], requests: int) -> None:
+    single_wall, single_cpu = walls(runs["single"]), cpus(runs["single"])
+    start = max(single_wall.median - requests * DELAY * 2, 0.0)
+    result.add("1 mailbox (file of one), wall / CPU",
+               f"{single_wall.text()} / {single_cpu.text()}", f"{requests} requests")
+    medians: dict[int, float] = {}
+    for parallel in PARALLEL:
+        series = runs[f"P{parallel}"]
+        ideal = MAILBOXES * requests * DELAY * 2 / parallel + start
+        wall, cpu = walls(series), cpus(series)
+        ratio = wall.median / ideal
+        judged = parallel == PARALLEL[-1]
+        result.add(f"--parallel {parallel}: wall", wall.text(), f"ideal {ideal:.3f} s",
+                   ratio_text(ratio),
+                   Budget(f"{MAILBOXES} mailboxes --parallel {parallel} wall vs ideal",
+                          ratio, 1.5) if judged else None)
+        cpu_ratio = cpu.median / single_cpu.median
+        result.add(f"--parallel {parallel}: CPU ({cpu.median / MAILBOXES * 1000:.1f} ms "
+                   "per mailbox)", cpu.text(), f"1 mailbox: {single_cpu.text()}",
+                   ratio_text(cpu_ratio),
+                   Budget(f"{MAILBOXES} mailboxes --parallel {parallel} CPU vs one mailbox",
+                          cpu_ratio, 10.0) if judged else None)
+        rss = summarize([r.max_rss_mb for r in series])
+        result.add(f"--parallel {parallel}: peak RSS", rss.text("MB", 1), "-", "-",
+                   Budget(f"{MAILBOXES} mailboxes --parallel {parallel} peak RSS",
+                          rss.median, 150, " MB", strict=True) if judged else None)
+        times = [t for r in series for t in connect_times(r)]
+        if len(times) < MAILBOXES * len(series):
+            raise RuntimeError(f"--parallel {parallel}: {len(times)} connect times reported")
+        medians[parallel] = statistics.median(times)
+    for parallel in PARALLEL[1:]:
+        ratio = medians[parallel] / medians[1]
+        result.add(f"--parallel {parallel}: median reported connect_time",
+                   f"{medians[parallel] * 1000:.1f} ms",
+                   f"--parallel 1: {medians[1] * 1000:.1f} ms", ratio_text(ratio),
+                   Budget(f"connect_time at --parallel {parallel} vs --parallel 1", ratio, 1.5)
+                   if parallel == PARALLEL[-1] else None)
