@@ -10,9 +10,9 @@ TLS handshake, a name lookup or a sequence of reads could outlive ``-t``. This b
   has no timeout of its own), then connects to the addresses it found; ``--ip`` and
   ``--resolve`` (``pinned``) replace the lookup of the hosts they name, ``-4``/``-6``
   (``family``) keep the addresses of one family;
-* arms a watchdog thread per request that shuts the request's connections down from
-  outside when its deadline passes, for anything that still blocks (a handshake that
-  trickles, a write that never drains).
+* arms a watchdog per request (one thread for the whole process) that shuts the
+  request's connections down from outside when its deadline passes, for anything that
+  still blocks (a handshake that trickles, a write that never drains).
 
 Its streams answer ``get_extra_info`` like httpcore's, so ``facts.connection_facts`` reads
 what each connection was.
@@ -21,12 +21,13 @@ what each connection was.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import httpcore
@@ -202,40 +203,82 @@ def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
     return answer
 
 
-class _Watchdog:
-    """One daemon thread per transport, started on first use: calls ``expire`` when the
-    armed moment passes, unless it was re-armed or disarmed first."""
+class _Ticket:
+    """One armed deadline of one backend; ``live`` False once re-armed, disarmed or due."""
 
-    def __init__(self, expire: Any) -> None:
-        self._expire = expire
+    __slots__ = ("expire", "live")
+
+    def __init__(self, expire: Callable[[], None]) -> None:
+        self.expire, self.live = expire, True
+
+
+class _Scheduler:
+    """One daemon thread for the whole process, started on first use, that calls a
+    ticket's ``expire`` when its moment passes. Arming wakes the thread only when the new
+    moment is the earliest; disarming never wakes it (a cancelled ticket is dropped when
+    it comes up): with many probes in threads, a request costs no thread switch here."""
+
+    def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._at: float | None = None
-        self._closed = False
+        self._heap: list[tuple[float, int, _Ticket]] = []
+        self._count = 0
         self._thread: threading.Thread | None = None
 
-    def arm(self, at: float | None) -> None:
+    def schedule(self, at: float, ticket: _Ticket) -> None:
         with self._cond:
-            self._at = at
-            if at is not None and self._thread is None:
+            self._count += 1
+            heapq.heappush(self._heap, (at, self._count, ticket))
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="check_mapi-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
+            if self._heap[0][2] is ticket:
+                self._cond.notify()
 
     def _run(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if self._at is None:
-                    self._cond.wait()
-                    continue
-                left = self._at - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                self._at = None
-                self._expire()
+        while True:
+            with self._cond:
+                due = self._next_due()
+            if due is not None:
+                due.expire()
+
+    def _next_due(self) -> _Ticket | None:
+        """Wait for the earliest live ticket to come due (lock held); None: look again."""
+        while self._heap and not self._heap[0][2].live:
+            heapq.heappop(self._heap)
+        if not self._heap:
+            self._cond.wait()
+            return None
+        at, _, ticket = self._heap[0]
+        left = at - time.monotonic()
+        if left > 0:
+            self._cond.wait(left)
+            return None
+        heapq.heappop(self._heap)
+        ticket.live = False
+        return ticket
+
+
+_SCHEDULER = _Scheduler()
+
+
+class _Watchdog:
+    """A backend's deadline on the shared scheduler: ``expire`` is called when the armed
+    moment passes, unless it was re-armed or disarmed first."""
+
+    __slots__ = ("_expire", "_ticket")
+
+    def __init__(self, expire: Callable[[], None]) -> None:
+        self._expire = expire
+        self._ticket: _Ticket | None = None
+
+    def arm(self, at: float | None) -> None:
+        if self._ticket is not None:
+            self._ticket.live = False
+            self._ticket = None
+        if at is not None:
+            self._ticket = _Ticket(self._expire)
+            _SCHEDULER.schedule(at, self._ticket)
+
+    def close(self) -> None:
+        self.arm(None)

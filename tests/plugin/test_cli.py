@@ -194,6 +194,12 @@ def test_demo_other_mailbox() -> None:
                              "nobody@contoso.com; it has probe@contoso.com, ")
 
 
+def _bench_flags() -> set[str]:
+    """The options of python -m check_mapi.bench, read from its source."""
+    source = (Path(__file__).resolve().parents[2] / "check_mapi" / "bench" / "__main__.py")
+    return set(re.findall(r'add_argument\("(--[a-z-]+)"', source.read_text()))
+
+
 def test_documented_flags_exist() -> None:
     """Every --flag in README.md and contrib/ is an option of the parser (no drift)."""
     root = Path(__file__).resolve().parents[2]
@@ -209,5 +215,6 @@ def test_documented_flags_exist() -> None:
                    "--no-deps", "--no-index", "--find-links", "--upgrade",  # pip
                    "--force-reinstall", "--force", "--python",  # pip, pipx
                    "--accept-config"}  # icinga2 node setup
-    assert found - known - wire_only - emulator_only - other_tools == set()
+    bench = _bench_flags()  # python -m check_mapi.bench
+    assert found - known - wire_only - emulator_only - bench - other_tools == set()
     assert {"--mailbox", "--url", "--legacy-dn", "--password-file", "--extra-opts"} <= found
