@@ -139,7 +139,7 @@ def _step(session: MapiSession, result: ProbeResult, step: str) -> Iterator[None
     """``_timed`` for one MAPI request, whose trace is kept for the step's line."""
     sent = len(session.traces)
     try:
-        with timed(result, step, session.auth_report):
+        with timed(result, step, session.auth_report, session.network_time):
             yield
     finally:
         if len(session.traces) > sent:

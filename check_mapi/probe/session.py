@@ -75,6 +75,10 @@ class MapiSession:
     def auth_report(self) -> AuthReport | None:
         return report_of(self._auth)
 
+    def network_time(self) -> float | None:
+        """The last request's own time (``Transport.network_time``)."""
+        return self._transport.network_time()
+
     def connect(self, user_dn: str, deadline: Deadline) -> Connected:
         body = self._call("Connect", ConnectRequest(user_dn=user_dn).encode(), deadline)
         response = ConnectResponse.decode(body)

@@ -178,6 +178,13 @@ class Transport:
             parsed = self._urls[url] = httpx.URL(url)
         return parsed
 
+    def network_time(self) -> float | None:
+        """The last request's own time: from its first network action (name lookup,
+        connect, or first byte sent) to the kernel's arrival time of the last data read.
+        Unlike a wall clock around the call, it leaves out the time this thread waited
+        to run (other probes' threads, the GIL) after the answer had arrived."""
+        return self._backend.network_time()
+
     def _armed(self, deadline: Deadline) -> _Armed:
         return _Armed(self._backend, deadline)
 

@@ -23,8 +23,11 @@ from __future__ import annotations
 import contextlib
 import heapq
 import ipaddress
+import select
 import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -46,12 +49,29 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._lock = threading.Lock()
         self._live: dict[int, int] = {}  # id(stream) -> its socket's file descriptor
         self._watchdog = _Watchdog(self.abort)
+        self._began: float | None = None  # the request's first network action (monotonic)
+        self._arrived: float | None = None  # the kernel's arrival time of its last data
 
     # -- the deadline --------------------------------------------------------------------
 
     def arm(self, deadline: Deadline) -> None:
         self.deadline = deadline
         self._watchdog.arm(deadline.at)
+        self._began = self._arrived = None
+
+    # -- the request's own time ----------------------------------------------------------
+
+    def began(self) -> None:
+        """A network action of the request starts now (the thread holds the GIL here)."""
+        if self._began is None:
+            self._began = time.monotonic()
+
+    def network_time(self) -> float | None:
+        """From the request's first network action to the arrival of the last data it read,
+        as the kernel time-stamped it; None when that cannot be known."""
+        if self._began is None or self._arrived is None:
+            return None
+        return max(self._arrived - self._began, 0.0)
 
     def disarm(self) -> None:
         self._watchdog.arm(None)
@@ -83,10 +103,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def track(self, stream: httpcore.NetworkStream) -> _Stream:
         sock = stream.get_extra_info("socket")
+        fd = -1
         if isinstance(sock, socket.socket):
+            fd = sock.fileno()
             with self._lock:
-                self._live[id(stream)] = sock.fileno()
-        return _Stream(stream, self)
+                self._live[id(stream)] = fd
+            _stamp_arrivals(sock)
+        return _Stream(stream, self, sock if isinstance(sock, socket.socket) else None, fd)
 
     def forget(self, stream: httpcore.NetworkStream) -> None:
         with self._lock:
@@ -104,6 +127,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
              *, pinned: bool) -> httpcore.NetworkStream:
         """A bounded connection to ``host``; ``pinned`` False: ignore --ip/--resolve (they
         name origins; a proxy is dialled by its own name)."""
+        self.began()
         addresses = resolve(host, port, self.clamp(timeout, httpcore.ConnectTimeout),
                             self.pinned if pinned else (), self.family)
         failure: Exception | None = None
@@ -130,16 +154,36 @@ class DeadlineBackend(httpcore.NetworkBackend):
 class _Stream(httpcore.NetworkStream):
     """A connection whose every operation is clamped to the backend's deadline."""
 
-    def __init__(self, inner: httpcore.NetworkStream, backend: DeadlineBackend) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, backend: DeadlineBackend,
+                 sock: socket.socket | None = None, fd: int = -1) -> None:
         self._inner = inner
         self._backend = backend
+        self._sock, self._fd = sock, fd
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data: bytes = self._inner.read(max_bytes, self._backend.clamp(timeout,
-                                                                        httpcore.ReadTimeout))
+        clamped = self._backend.clamp(timeout, httpcore.ReadTimeout)
+        if self._fd >= 0 and _STAMPED:
+            self._note_arrival(clamped)
+        data: bytes = self._inner.read(max_bytes, clamped)
         return data
 
+    def _note_arrival(self, timeout: float | None) -> None:
+        """Wait until data is there, then ask the kernel when it arrived (before this
+        thread got the GIL back: with many probes in threads, that wait is not the
+        server's time). Data TLS already decrypted arrived with what was noted before."""
+        if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+            return
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        # rounded up: a wait that ends before the deadline would not read as its end
+        if not poller.poll(-1 if timeout is None else int(timeout * 1000) + 1):
+            raise httpcore.ReadTimeout("timed out")
+        arrived = _arrival(self._fd)
+        if arrived is not None:
+            self._backend._arrived = arrived
+
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._backend.began()
         self._inner.write(buffer, self._backend.clamp(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
@@ -157,6 +201,39 @@ class _Stream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+# Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS; the socket module does not name it): each
+# read's data carries the CLOCK_REALTIME moment it arrived. Elsewhere: wall time only.
+_SO_TIMESTAMPNS = 35
+_STAMPED = sys.platform.startswith("linux")
+_TIMESPEC = struct.Struct("@ll")
+
+
+def _stamp_arrivals(sock: socket.socket) -> None:
+    if _STAMPED:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+
+def _arrival(fd: int) -> float | None:
+    """The monotonic moment the data at the head of ``fd``'s queue arrived (peeked, not
+    consumed); None when the kernel does not say (closed, or not stamped)."""
+    sock = socket.socket(fileno=fd)
+    try:
+        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_TIMESPEC.size),
+                                          socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return None
+    finally:
+        sock.detach()
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(
+                data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack(data[:_TIMESPEC.size])
+            realtime = int(seconds) * 1_000_000_000 + int(nanoseconds)
+            return (realtime - time.time_ns() + time.monotonic_ns()) / 1e9
+    return None
 
 
 def resolve(host: str, port: int, timeout: float | None,

@@ -1,0 +1,74 @@
+"""The request's own time: the kernel's arrival time of the answer, not the moment a busy
+thread got around to reading it (issue 12: times must not grow with --parallel)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+
+import pytest
+
+from check_mapi.deadline import Deadline
+from check_mapi.transport.network import DeadlineBackend, _arrival
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="SO_TIMESTAMPNS is Linux's")
+
+
+def serve_once(sent: threading.Event) -> tuple[socket.socket, int]:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        conn.recv(16)
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        sent.set()
+        time.sleep(1)
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+def test_the_kernel_says_when_the_answer_arrived() -> None:
+    sent = threading.Event()
+    listener, port = serve_once(sent)
+    backend = DeadlineBackend()
+    backend.arm(Deadline.after(5))
+    wrote = time.monotonic()  # the request's first network action comes after this
+    stream = backend.connect_tcp("127.0.0.1", port)
+    stream.write(b"GET / HTTP/1.1\r\n\r\n")
+    assert sent.wait(5)
+    time.sleep(0.3)  # this thread is busy elsewhere while the answer waits in the kernel
+    looked = time.monotonic()
+    assert stream.read(65536).startswith(b"HTTP/1.1 200 OK")
+    own = backend.network_time()
+    assert own is not None
+    # the answer arrived before `sent`, which was 0.3 s before it was read: a wall clock
+    # around the read would say at least looked - wrote
+    assert own <= (looked - wrote) - 0.29
+    stream.close()
+    listener.close()
+
+
+def test_no_arrival_without_data() -> None:
+    left, right = socket.socketpair()
+    try:
+        assert _arrival(left.fileno()) is None  # nothing queued: the peek finds nothing
+        right.sendall(b"x")
+        time.sleep(0.05)
+        assert _arrival(left.fileno()) is None  # a socketpair is not time-stamped
+    finally:
+        left.close()
+        right.close()
+
+
+def test_rearming_forgets_the_last_request() -> None:
+    backend = DeadlineBackend()
+    backend.arm(Deadline.after(5))
+    backend.began()
+    assert backend.network_time() is None  # nothing arrived yet
+    backend.arm(Deadline.after(5))
+    assert backend.network_time() is None
