@@ -86,6 +86,7 @@ THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "tomli": ("check_mapi.emulator",),
     "jwt": ("check_mapi.emulator",),
     "typing_extensions": ("check_mapi.values",),  # under TYPE_CHECKING only: for mypy
+    "certifi": ("check_mapi.transport.tls",),  # httpx's CA bundle, loaded when first used
 }
 
 

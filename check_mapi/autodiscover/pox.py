@@ -13,9 +13,8 @@ before they get here; every problem is an ``AutodiscoverError`` with a one-line 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 import xml.parsers.expat
-from html import escape  # xml.sax.saxutils would load urllib.request (~20 ms)
+from collections.abc import Iterator
 from typing import NoReturn
 
 from ..errors import ProtocolError
@@ -38,10 +37,17 @@ def pox_request(address: str) -> bytes:
     return (f'<?xml version="1.0" encoding="utf-8"?>\n'
             f'<Autodiscover xmlns="{REQUEST_NS}">\n'
             f"  <Request>\n"
-            f"    <EMailAddress>{escape(address)}</EMailAddress>\n"
+            f"    <EMailAddress>{_escape(address)}</EMailAddress>\n"
             f"    <AcceptableResponseSchema>{RESPONSE_SCHEMA}</AcceptableResponseSchema>\n"
             f"  </Request>\n"
             f"</Autodiscover>\n").encode()
+
+
+def _escape(text: str) -> str:
+    """``html.escape``: that module's entity table costs a start ~2.5 ms, xml.sax.saxutils
+    would load urllib.request (~20 ms)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#x27;"))
 
 
 def pox_headers(address: str) -> list[tuple[str, str]]:
@@ -117,22 +123,67 @@ def _refuse(*args: object) -> NoReturn:
     raise _RefusedError
 
 
-def parse_xml(raw: bytes) -> ET.Element:
+class Element:
+    """An element of a parsed answer: its tag (``{namespace}local``), attributes, text
+    before its first child, and children. What the parser reads of ElementTree's API,
+    without xml.etree (~4 ms at every Autodiscover start)."""
+
+    __slots__ = ("_parts", "attrib", "children", "tag", "text")
+
+    def __init__(self, tag: str, attrib: dict[str, str]) -> None:
+        self.tag, self.attrib = tag, attrib
+        self.text: str | None = None
+        self.children: list[Element] = []
+        self._parts: list[str] = []  # joined once at the end tag: never quadratic
+
+    def __iter__(self) -> Iterator[Element]:
+        return iter(self.children)
+
+    def get(self, key: str) -> str | None:
+        return self.attrib.get(key)
+
+
+class _Builder:
+    """expat's callbacks -> Elements (as ElementTree's TreeBuilder; tails are dropped)."""
+
+    def __init__(self) -> None:
+        self.root: Element | None = None
+        self.open: list[Element] = []
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        element = Element(_qname(name), {_qname(k): v for k, v in attrs.items()})
+        if self.open:
+            self.open[-1].children.append(element)
+        else:
+            self.root = element
+        self.open.append(element)
+
+    def end(self, _name: str) -> None:
+        element = self.open.pop()
+        element.text = "".join(element._parts) if element._parts else None
+        element._parts = []
+
+    def data(self, text: str) -> None:
+        if self.open and not self.open[-1].children:  # text before the first child only
+            self.open[-1]._parts.append(text)
+
+
+def parse_xml(raw: bytes) -> Element:
     """Parse with expat, refusing DOCTYPE, entity declarations and external entities.
 
     Without a DOCTYPE no entity can be declared, so neither entity expansion ("billion
     laughs") nor external entities (XXE) are possible; expat itself refuses references to
     undeclared entities. Any encoding expat knows is accepted, so no byte scan is needed.
     """
-    builder = ET.TreeBuilder()
+    builder = _Builder()
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse
-    parser.StartElementHandler = lambda name, attrs: builder.start(_qname(name), {
-        _qname(k): v for k, v in attrs.items()})
-    parser.EndElementHandler = lambda name: builder.end(_qname(name))
+    parser.buffer_text = True  # one callback per run of text, not one per line or entity
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.data
     try:
         parser.Parse(raw, True)
@@ -143,25 +194,27 @@ def parse_xml(raw: bytes) -> ET.Element:
         raise AutodiscoverError(f"malformed Autodiscover XML: "
                                 f"{xml.parsers.expat.ErrorString(err.code)} at line "
                                 f"{err.lineno}, column {err.offset}") from None
-    return builder.close()
+    if builder.root is None:  # expat refuses a document without an element already
+        raise AutodiscoverError("malformed Autodiscover XML: no element found")
+    return builder.root
 
 
 def _qname(name: str) -> str:
     return "{" + name if "}" in name else name
 
 
-def _local(element: ET.Element) -> str:
+def _local(element: Element) -> str:
     return element.tag.rpartition("}")[2]
 
 
-def _child(parent: ET.Element | None, name: str) -> ET.Element | None:
+def _child(parent: Element | None, name: str) -> Element | None:
     """The first child with this local name (the two response namespaces both occur)."""
     if parent is None:
         return None
     return next((c for c in parent if _local(c) == name), None)
 
 
-def _text(parent: ET.Element | None, name: str) -> str | None:
+def _text(parent: Element | None, name: str) -> str | None:
     found = _child(parent, name)
     text = (found.text or "").strip() if found is not None else ""
     return text or None
@@ -195,7 +248,7 @@ def parse_pox(raw: bytes) -> PoxAnswer:
         microsoft_online=None if online is None else online.lower() == "true")
 
 
-def _mapi_http(protocols: list[ET.Element]) -> MapiHttpUrls | None:
+def _mapi_http(protocols: list[Element]) -> MapiHttpUrls | None:
     """The first ``Protocol Type="mapiHttp"`` block; it needs a MailStore URL to be usable."""
     for block in protocols:
         if (block.get("Type") or "").lower() != "mapihttp":

@@ -12,14 +12,14 @@ file, so that ``@/dev/zero`` or a FIFO can neither hang the check nor exhaust me
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .secrets import check_private, read_capped
 
+TYPE_CHECKING = False  # mypy reads this name as True; typing itself is not imported
 if TYPE_CHECKING:
     import configparser
+    from collections.abc import Mapping, Sequence
 
 PLUGIN_SECTION = "check_mapi"
 INI_NAMES = ("monitoring-plugins.ini", "plugins.ini", "nagios-plugins.ini")

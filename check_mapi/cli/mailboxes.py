@@ -14,14 +14,16 @@ named by mistake cannot hang the check or exhaust its memory.
 from __future__ import annotations
 
 import argparse
-import shlex
-from collections.abc import Sequence
 from typing import NamedTuple
 
 from ..errors import ConfigError
 from ..resolver import PLATFORMS
 from ..settings import AUTH_METHODS, EXPECT_PROTOCOLS
 from .secrets import read_capped
+
+TYPE_CHECKING = False  # mypy reads this name as True
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MAX_FILE_BYTES = 1 << 20
 MAX_MAILBOXES = 10_000
@@ -76,6 +78,8 @@ def mailbox_lines(given: Sequence[str] | None, path: str | None) -> list[Mailbox
 
 def read_mailbox_file(path: str) -> list[MailboxLine]:
     """Every mailbox line of ``path``."""
+    import shlex  # only with --mailbox-file
+
     text = _read(path)
     lines = []
     for number, raw in enumerate(text.splitlines(), 1):

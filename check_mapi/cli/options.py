@@ -8,12 +8,8 @@ in the run).
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
 import re
-from collections.abc import Mapping
 from types import MappingProxyType
-from urllib.parse import unquote, urlsplit
 
 from .. import metrics, resolver
 from ..errors import ConfigError, ServiceState
@@ -36,6 +32,11 @@ from .secrets import (
     TOKEN_ENV,
     read_secret_file,
 )
+
+TYPE_CHECKING = False  # mypy reads this name as True; typing itself is not imported
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
 
 MAX_CACHE_SECONDS = 86400.0
 MAX_TIMEOUT = 3600.0
@@ -249,6 +250,8 @@ def _proxy_url(option: str, text: str) -> tuple[str, str | None, Secret | None]:
             raise ConfigError(f"{option} {shown[:200]!r} is not a proxy URL: give "
                               "http://HOST:PORT")
         text = f"http://{text.strip()}"
+    from urllib.parse import unquote, urlsplit  # only with a proxy or a URL: see _http_url
+
     shown = re.sub(r"^([^:/?#]+://)[^/?#]*@", r"\1***@", text)  # never the password
     _http_url(option, shown)
     parts = urlsplit(text)
@@ -270,6 +273,8 @@ def _resolve(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
         if not sep or not host or not address:
             raise ConfigError(f"--resolve {item!r} is not HOST:ADDRESS")
         pairs.append((host.strip().lower().rstrip("."), address))
+    import ipaddress  # only with --ip/--resolve: ~2 ms at every start otherwise
+
     for host, address in pairs:
         try:
             ipaddress.ip_address(address.strip("[]"))
@@ -300,6 +305,8 @@ def _check_mapihttp_settings(args: argparse.Namespace) -> resolver.Resolution | 
 
 def _http_url(option: str, text: str) -> str:
     """An http(s) URL with a host; the standard library's reading (httpx's comes later)."""
+    from urllib.parse import urlsplit  # not for an argument error, --help or --version
+
     try:
         parts = urlsplit(text)
         port = parts.port  # ValueError for a port that is not a number or out of range

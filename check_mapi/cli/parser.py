@@ -9,8 +9,8 @@ derived from ``check_mapi.metrics``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import NoReturn
 
 from .. import __version__, metrics
 from ..errors import ConfigError
@@ -23,6 +23,10 @@ from ..settings import (
     OFFICE_CLIENT_ID,
 )
 from .secrets import KEY_PASSWORD_ENV, PASSWORD_ENV, PROXY_PASSWORD_ENV, TOKEN_ENV
+
+TYPE_CHECKING = False  # mypy reads this name as True; typing itself is not imported
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 EPILOG = f"""\
 Secrets: the password comes from --password-file, ${PASSWORD_ENV},
@@ -77,9 +81,32 @@ class Parser(argparse.ArgumentParser):
         sys.stdout.write(self.format_help())
 
 
+def terminal_width() -> int:
+    """``shutil.get_terminal_size().columns``, as argparse's HelpFormatter asks it, without
+    importing shutil (~5 ms with its compression modules, for every start)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def build_parser() -> Parser:
-    p = Parser(prog="check_mapi", epilog=EPILOG,
-               formatter_class=argparse.RawDescriptionHelpFormatter,
+    width = terminal_width() - 2  # as argparse subtracts it
+
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        """argparse's own formatter with the width given: argparse builds one for every
+        ``add_argument`` and would import shutil in the first to ask the terminal."""
+
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, width=width)
+
+    p = Parser(prog="check_mapi", epilog=EPILOG, formatter_class=Formatter,
                description="Log on to an Exchange mailbox over MAPI over HTTP, as Outlook "
                            "does,\nlist the Inbox and report availability and timings.")
     p.add_argument("-V", "--version", action="version", version=f"check_mapi {__version__}")

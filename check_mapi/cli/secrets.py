@@ -14,9 +14,7 @@ are read (``/proc`` files and growing files may claim a size of 0).
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import stat
 
 from ..errors import ConfigError
@@ -138,6 +136,8 @@ def _size(cap: int) -> str:
 
 
 def _user(uid: int) -> str:
+    import pwd  # only to name the owner in an error: not on every start
+
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -145,6 +145,8 @@ def _user(uid: int) -> str:
 
 
 def _group(gid: int) -> str:
+    import grp  # only to name the group in an error
+
     try:
         return grp.getgrgid(gid).gr_name
     except KeyError:

@@ -9,27 +9,32 @@ swallowed: Icinga merges stderr into the plugin output.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import io
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from typing import NoReturn
 
 _IMPORTED = time.monotonic()  # the earliest moment measured without /proc (see deadline)
 
-from .. import resolver  # noqa: E402 - after the clock reading above
-from ..cli.extra_opts import expand_extra_opts  # noqa: E402
-from ..cli.options import plan  # noqa: E402
+# The cheap paths (--help, --version, argument errors) import only what builds the parser
+# and renders an error; the option checks (cli.options) come after parse_args, their
+# ipaddress/urllib/shlex only where an option needs them (issue 12, tests/test_startup.py).
+from ..cli.extra_opts import expand_extra_opts  # noqa: E402 - after the clock reading above
 from ..cli.parser import Finished, build_parser  # noqa: E402
 from ..deadline import process_started  # noqa: E402
 from ..errors import ConfigError, MapiError, ServiceState  # noqa: E402
 from ..evaluation import Evaluation, problem  # noqa: E402
 from ..output import nagios  # noqa: E402
-from ..settings import Plan  # noqa: E402
+
+TYPE_CHECKING = False  # mypy reads this name as True; typing itself is not imported
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
+    from typing import NoReturn
+
+    from ..settings import Plan
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -45,7 +50,7 @@ def run(argv: Sequence[str], *, started: float | None = None,
     """The whole plugin run: (exit code, output). ``started`` is when ``-t`` began
     (monotonic; default now), ``env`` the environment (default os.environ)."""
     started = time.monotonic() if started is None else started
-    with _quiet():
+    with _Quiet():
         try:
             outcome = _guarded(argv, started, os.environ if env is None else env)
         except Finished:  # --help or --version has been written
@@ -90,6 +95,8 @@ def _run(argv: Sequence[str], started: float, env: Mapping[str, str]) -> Outcome
     args = parser.parse_args(expanded)
     if args.explain_config:  # before the probe's checks: needs no mailbox, URL or network
         return _explain_config(args)
+    from ..cli.options import plan  # the arguments parsed: now check and resolve them
+
     if args.oauth_login:
         login = _oauth_login(plan(args, env))
         return login if isinstance(login, str) else ((login,), False)
@@ -118,8 +125,10 @@ def _execute(settings: Plan, started: float) -> tuple[Evaluation, ...]:
 def _checkmk(argv: Sequence[str], env: Mapping[str, str]) -> bool:
     """``--output checkmk`` (also for an argument error, which parsing could not finish):
     the last ``--output`` wins, as in argparse, --extra-opts included when it reads."""
-    with contextlib.suppress(ConfigError):
+    try:
         argv = expand_extra_opts(argv, env)
+    except ConfigError:  # an unreadable --extra-opts file: the command line decides
+        argv = list(argv)
     mode = "nagios"
     for index, arg in enumerate(argv):
         if arg == "--output" and index + 1 < len(argv):
@@ -141,6 +150,8 @@ def _oauth_login(settings: Plan) -> Evaluation | str:
 
 def _explain_config(args: argparse.Namespace) -> str:
     """``--explain-config``: what the MAPI over HTTP settings resolve to, and why."""
+    from .. import resolver
+
     online = args.platform == resolver.EXCHANGE_ONLINE
     if args.org_mapihttp is None and args.topology is None and not online:
         raise ConfigError("--explain-config needs --org-mapihttp or --topology")
@@ -156,9 +167,19 @@ def _verbose(argv: Sequence[str]) -> int:
                ) + sum(1 for a in argv if a == "--verbose")
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+class _Quiet:
+    """Warnings off and stderr captured for the run (a class: contextlib costs a start
+    ~1 ms)."""
+
+    def __enter__(self) -> None:
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
         warnings.simplefilter("ignore")
-        yield
-    sys.stderr.flush()
+        self._stderr = sys.stderr
+        sys.stderr = io.StringIO()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        sys.stderr = self._stderr
+        self._warnings.__exit__(kind, error, trace)
+        sys.stderr.flush()

@@ -128,7 +128,9 @@ def test_default_verification_with_a_client_certificate(pki: Pki, client: Client
     verify = ssl_context(ConnectionSettings(client_cert=str(client.both)))
     assert isinstance(verify, ssl.SSLContext)
     assert verify.verify_mode is ssl.CERT_REQUIRED and verify.check_hostname
-    assert verify.get_ca_certs()  # certifi's
+    assert verify.get_ca_certs() == []  # certifi's CAs come with the first TLS connection
+    verify.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="mail.contoso.com")
+    assert len(verify.get_ca_certs()) > 50  # certifi's
     with requiring_client_certs(pki, client.ca_pem) as url, pytest.raises(
             TransportError, match=r"^TLS certificate of 127\.0\.0\.1 is not trusted"):
         get(ConnectionSettings(client_cert=str(client.both)), url)
