@@ -2,8 +2,9 @@
 
 Authentication is done per TCP connection by :class:`check_mapi.emulator.auth.ConnectionAuth`
 (NTLM and Negotiate bind to the connection), on every request to Autodiscover POX and the
-MAPI endpoint; Autodiscover v2 JSON is anonymous, as on Exchange Online, but a Bearer token it
-is given must be valid. With an ``[identity]`` section, :class:`.idp.IdentityProvider` serves
+MAPI endpoints (mailbox ``/mapi/emsmdb/`` and address book ``/mapi/nspi/``); Autodiscover
+v2 JSON is anonymous, as on Exchange Online, but a Bearer token it is given must be valid.
+With an ``[identity]`` section, :class:`.idp.IdentityProvider` serves
 its endpoints on the same host and port and its delegated tokens are accepted as Bearer tokens;
 its app-only tokens are accepted by the admin API (:mod:`.admin`, ``InvokeCommand``).
 """
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import emsmdb
+from . import emsmdb, nspi
 from .auth import Account, AuthPolicy, AuthResult, ConnectionAuth
 from .autodiscover import Autodiscover
 from .config import EmulatorConfig
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .idp import IdentityProvider
 
 STATS_PATH = "/_emulator/stats"
+NSPI_KINDS = {"bind": "nspi:Bind", "unbind": "nspi:Unbind", "ping": "nspi:PING"}  # nspi.py
 REQUEST_KINDS = {"connect": "Connect", "execute": "Execute", "disconnect": "Disconnect",
                  "ping": "PING", "notificationwait": "NotificationWait"}
 
@@ -46,6 +48,8 @@ def route(path: str) -> str | None:
         return "autodiscover_json"
     if lower in ("/mapi/emsmdb/", "/mapi/emsmdb"):
         return "emsmdb"
+    if lower in ("/mapi/nspi/", "/mapi/nspi"):
+        return "nspi"
     return None
 
 
@@ -62,6 +66,7 @@ class App:
         stores = {m.smtp.lower(): build_store(m) for m in config.mailboxes}
         known = frozenset(m.legacy_dn.lower() for m in config.mailboxes)
         self.emsmdb = emsmdb.Endpoint(config, self.sessions, stores, faults, self.stats, known)
+        self.nspi = nspi.Contexts(config.server.session_expiration_ms / 1000)
         self.autodiscover = Autodiscover(config, faults)
         self.identity: IdentityProvider | None = None
         self.admin: AdminApi | None = None
@@ -99,6 +104,13 @@ class App:
             return self.identity.serves(path)
         return where
 
+    @staticmethod
+    def counted(where: str | None) -> bool:
+        """False for the emulator's own hooks under ``/_emulator/`` (the counters, the device
+        page, revocation): tests read and drive the emulator through them, so they are counted
+        nowhere, neither in ``requests`` nor in ``http_statuses``."""
+        return where not in ("stats", "identity_admin")
+
     def snapshot(self) -> StatsSnapshot:
         return self.stats.snapshot(self.sessions.open_count())
 
@@ -106,6 +118,9 @@ class App:
         if where == "emsmdb":
             kind = headers.get("x-requesttype", "").strip().lower()
             return REQUEST_KINDS.get(kind, "emsmdb_other")
+        if where == "nspi":
+            kind = headers.get("x-requesttype", "").strip().lower()
+            return NSPI_KINDS.get(kind, "nspi_other")
         return where or "other"
 
     def challenge(self, result: AuthResult, close: bool = False) -> Reply:
@@ -146,8 +161,9 @@ class App:
             return self.autodiscover.handle(req)
         if where == "autodiscover_json":
             return self._autodiscover_json(req)
-        if where == "emsmdb":
-            return emsmdb.handle(req, self.emsmdb)
+        if where in ("emsmdb", "nspi"):
+            return (emsmdb.handle(req, self.emsmdb) if where == "emsmdb"
+                    else nspi.handle(req, self.emsmdb, self.nspi))
         if where in ("identity", "identity_admin", "adminapi") and self.identity is not None:
             return self._identity(where, req)
         return status_page(404, self.config.server, fault=False)

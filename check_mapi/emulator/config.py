@@ -30,6 +30,8 @@ DEFAULT_DEPLOYMENT_ID = uuid.UUID("30c3a927-42aa-5de8-91e3-8e5b4655ed00")
 ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
 MAX_GENERATED_ITEMS = 1_000_000  # 100 000 000 items would take minutes and gigabytes
 GENERATED_BASE = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+# [[mailbox.<key>]] arrays of items of default folders other than the Inbox (store.py names them)
+OTHER_FOLDERS = ("outbox", "sent", "deleted", "drafts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class Mailbox:
     mfa_required: bool = False  # [identity]: the password grant answers AADSTS50076
     refresh_tokens_revoked: bool = False  # [identity]: every refresh token is refused
     mapi_enabled: bool = True  # Set-CASMailbox -MAPIEnabled (admin API, Exchange Online)
+    folders: tuple[tuple[str, tuple[InboxItem, ...]], ...] = ()  # OTHER_FOLDERS key, items
 
     @property
     def upn(self) -> str:
@@ -279,7 +282,8 @@ def _mailbox(t: Table, organization: str) -> Mailbox:
         inbox=items, faults=tuple(_fault(f) for f in t.tables("fault")),
         mfa_required=t.get("mfa_required", bool, False),
         refresh_tokens_revoked=t.get("refresh_tokens_revoked", bool, False),
-        mapi_enabled=t.get("mapi_enabled", bool, True))
+        mapi_enabled=t.get("mapi_enabled", bool, True),
+        folders=tuple((key, tuple(_item(i) for i in t.tables(key))) for key in OTHER_FOLDERS))
     t.done()
     return mailbox
 

@@ -34,6 +34,7 @@ from ..wire import (
     RopBuffer,
     RopContext,
     RopLogonRequest,
+    RopOpenFolderRequest,
     RopRequest,
     code_page_codec,
     decode_request_rop_buffer,
@@ -283,9 +284,8 @@ def _execute(req: Request, ep: Endpoint, mailbox: Mailbox) -> Reply:
         segments = decode_request_rop_buffer(rop_buffer, 8)
     except DecodeError:
         segments = None  # ecRpcFormat below
-    logon = segments is not None and any(
-        isinstance(rop, RopLogonRequest) for s in segments for rop in s.rops)
-    fault = ep.faults.take(mailbox.faults, "logon" if logon else "inbox")
+    step = execute_step(segments, session.store.inbox.fid)
+    fault = ep.faults.take(mailbox.faults, step) if step else None
     _early(req, ep, fault)
     if not session.busy.acquire(blocking=False):
         raise _refuse(req, ep, 15, "another request of this Session Context is in progress")
@@ -296,6 +296,25 @@ def _execute(req: Request, ep: Endpoint, mailbox: Mailbox) -> Reply:
     finally:
         session.busy.release()
     return _answer(req, ep, body, fault, (_cookie(req, "MapiSequence", sequence),))
+
+
+def execute_step(segments: tuple[RopBuffer[RopRequest], ...] | None,
+                 inbox_fid: int) -> str | None:
+    """The probe step an Execute belongs to, for its faults; None: no step, no fault.
+
+    ``logon``: it carries a RopLogon. ``inbox``: it carries a RopOpenFolder of this mailbox's
+    Inbox (the FolderId RopLogon returned at index 4), as the probe's Inbox request does;
+    ruler sends that RopOpenFolder alone, then other Executes for other folders and messages,
+    which are no step of the probe. Anything else, an undecodable ROP buffer included, gets
+    no fault: a fault named after a step must not touch another client's later requests.
+    """
+    rops = [rop for segment in segments or () for rop in segment.rops]
+    if any(isinstance(rop, RopLogonRequest) for rop in rops):
+        return "logon"
+    if any(isinstance(rop, RopOpenFolderRequest) and rop.folder_id == inbox_fid
+           for rop in rops):
+        return "inbox"
+    return None
 
 
 def _execute_body(session: Session, ep: Endpoint,

@@ -141,6 +141,18 @@ size = 10240
 read = true
 message_class = "REPORT.IPM.Note.NDR"
 
+# Items of the other default folders, with the keys of [[mailbox.inbox]]:
+# [[mailbox.sent]] (Sent Items), [[mailbox.deleted]] (Deleted Items), [[mailbox.outbox]]
+# (Outbox), [[mailbox.drafts]] (Drafts, found in the hierarchy table of Top of Information
+# Store). "received" is also when it was sent (PidTagClientSubmitTime): ruler's
+# `check --last` reports the newest sent item. The probe reads the Inbox only.
+[[mailbox.sent]]
+subject = "Re: Quarterly report Q3 (Zürich)"
+sender_name = "Probe Mailbox (Überwachung)"
+received = 2026-01-15T09:10:00Z
+size = 5120
+read = true
+
 # Faults of this mailbox, per step: autodiscover, connect, logon, inbox, disconnect, ping.
 # Keys: latency_ms, http_status (+ retry_after), response_code (X-ResponseCode),
 # status_code (body StatusCode), error_code (Connect/Execute/Disconnect ErrorCode, name or

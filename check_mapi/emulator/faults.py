@@ -1,9 +1,12 @@
 """Faults a mailbox can be configured with, per probe step.
 
 A fault applies to the requests of its step: ``autodiscover`` (the POX POST), ``connect``,
-``logon`` (an Execute carrying RopLogon), ``inbox`` (any other Execute), ``disconnect``
-and ``ping``. ``times = N`` limits it to the first N matching requests (0: all of them),
-so that a test can make a step fail once and then succeed.
+``logon`` (an Execute carrying RopLogon), ``inbox`` (an Execute carrying a RopOpenFolder of
+the mailbox's Inbox FolderId, as the probe's Inbox request does), ``disconnect`` and ``ping``.
+Other Executes (another client's later requests: other folders, messages, rules) belong to no
+step and get no fault (:func:`.emsmdb.execute_step`). ``times = N`` limits it to the first
+N matching requests (0: all of them), so that a test can make a step fail once and then
+succeed.
 
 ``close_after_challenge`` acts before authentication: the connection is closed right after
 the 401 that carries the NTLM/Negotiate challenge (Type 2), so the AUTHENTICATE leg has to go

@@ -1,13 +1,17 @@
 """Server objects of a Session Context and their handles ([MS-OXCROPS] 3.2.5.1).
 
-Handle numbering (a choice, documented in the README): a logon object's handle is its
-LogonId in the top byte (``LogonId << 24``: 0x0C000000 for LogonId 0x0C), and every object
-the session creates, the logon included, draws the next value of a per-session counter
-that starts at 0x100; other objects use that value as their handle (0x101, 0x102, ...,
-small numbers like the 0x223 of [MS-OXORULE] 4.2.1). ruler never reads the handle table
-and puts 0x0C000000 in slot 0 of every later request, which works on Exchange; with this
-numbering it works here too, and ruler's captured requests replay unchanged (their table
-handle 0x103 is the fourth object of the session, as here).
+Handle numbering: per logon, ``(LogonId << 24) + n``. The logon object is n = 0
+(0x0C000000 for LogonId 0x0C) and every object opened through that logon takes the next n
+(0x0C000001, 0x0C000002, ...). The spec leaves the values to the server and Exchange's
+scheme is not documented; this one is chosen because it keeps every known client
+working. ruler (sensepost/ruler, written against real Exchange) never reads
+the handle table for the logon or its first folder: it puts 0x0C000000 in slot 0 as the
+logon, and its rules listing (``display``: RopGetRulesTable on slot 0) puts 0x0C000001
+there as "the folder it opened first" (the Inbox, right after logon). Numbering objects per
+session from 0x101 made that listing fail with ecNullObject; clients that do read the table
+(the probe, Outlook, MAPI Inspector's examples) work with any numbering. Objects of one
+logon stay in its range, so releasing a logon frees exactly that range; 0xFFFFFFFF (no
+handle) is never given out.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 from .store import Contents, Folder, Step
 
 NO_HANDLE = 0xFFFFFFFF
-FIRST_COUNTER = 0x100
+PER_LOGON = 0x1000000  # handles of one logon: (LogonId << 24) .. + 0xFFFFFF
 
 
 @dataclass(slots=True)
@@ -49,7 +53,16 @@ class TableObject:
         self.order = self.contents.order(())
 
 
-ServerObject = LogonObject | FolderObject | TableObject
+@dataclass(slots=True)
+class MessageObject:
+    """RopOpenMessage: message ``index`` of ``folder`` (read-only here)."""
+
+    logon_id: int
+    folder: Folder
+    index: int
+
+
+ServerObject = LogonObject | FolderObject | TableObject | MessageObject
 
 
 @dataclass(slots=True)
@@ -57,13 +70,22 @@ class ObjectTable:
     """Live objects of one session by handle; Disconnect or expiry drops them all."""
 
     objects: dict[int, ServerObject] = field(default_factory=dict)
-    counter: int = FIRST_COUNTER - 1
+    counters: dict[int, int] = field(default_factory=dict)  # LogonId -> last n given out
 
     def add(self, obj: ServerObject) -> int:
-        self.counter += 1
-        handle = obj.logon_id << 24 if isinstance(obj, LogonObject) else self.counter
+        base = obj.logon_id << 24
         if isinstance(obj, LogonObject):
-            self.release(handle)  # a second RopLogon with the same LogonId replaces it
+            self.release(base)  # a second RopLogon with the same LogonId replaces it
+            self.counters[obj.logon_id] = 0
+            self.objects[base] = obj
+            return base
+        n = self.counters.get(obj.logon_id, 0)
+        while True:  # the next free n of this logon (wraps after 0xFFFFFF objects)
+            n = n % (PER_LOGON - 1) + 1
+            handle = base + n
+            if handle not in self.objects and handle != NO_HANDLE:
+                break
+        self.counters[obj.logon_id] = n
         self.objects[handle] = obj
         return handle
 

@@ -5,6 +5,15 @@ Each handler first works out its response without side effects and returns it wi
 ``commit`` that creates objects or moves cursors, so that a ROP whose response does not fit
 in MaxRopOut leaves nothing behind: the server answers RopBufferTooSmall with the unprocessed
 requests instead ([MS-OXCROPS] 2.2.15.1).
+
+A ROP the emulator does not model: [MS-OXCROPS] 2.2.2 and 3.2.5.1 make a RopId that is
+reserved, or an input buffer the server cannot parse, an error for the whole Execute
+(ecRpcFormat; Exchange 2013 SP1 and later do so for reserved ids), and say nothing of a
+defined ROP a server does not implement, because Exchange implements them all. Its
+failure would be per ROP (the 6-byte failure form every ROP response has), so for a
+defined RopId the emulator answers the ROPs before it, fails that one with ecNotSupported
+(0x80040102), and stops there: where that request ends, and so the ROPs after it, cannot
+be known without its layout.
 """
 
 from __future__ import annotations
@@ -26,6 +35,15 @@ from ..wire import (
     RopGetContentsTableRequest,
     RopGetContentsTableResponse,
     RopGetHierarchyTableRequest,
+    RopGetHierarchyTableResponse,
+    RopGetNamesFromPropertyIdsRequest,
+    RopGetNamesFromPropertyIdsResponse,
+    RopGetPropertiesAllRequest,
+    RopGetPropertiesAllResponse,
+    RopGetPropertiesListRequest,
+    RopGetPropertiesListResponse,
+    RopGetPropertiesSpecificRequest,
+    RopGetPropertiesSpecificResponse,
     RopGetRulesTableRequest,
     RopGetRulesTableResponse,
     RopId,
@@ -35,6 +53,7 @@ from ..wire import (
     RopOpenFolderRequest,
     RopOpenFolderResponse,
     RopOpenMessageRequest,
+    RopOpenMessageResponse,
     RopQueryRowsRequest,
     RopReleaseRequest,
     RopRequest,
@@ -43,18 +62,32 @@ from ..wire import (
     RopSetColumnsResponse,
     RopSortTableRequest,
     RopSortTableResponse,
+    RopUnknownRequest,
+    TypedString,
     Writer,
     datetime_to_filetime,
 )
+from .answers import QueryRowsAnswer, UnknownRopFailure
 from .objects import (
     NO_HANDLE,
     FolderObject,
     LogonObject,
+    MessageObject,
     ObjectTable,
     ServerObject,
     TableObject,
 )
-from .store import Contents, MailboxStore
+from .properties import (
+    HIERARCHY_DEPTH,
+    FolderRows,
+    bag_of,
+    descendants,
+    every,
+    names,
+    specific,
+    tags_of,
+)
+from .store import PID_SUBJECT, Contents, MailboxStore
 
 EC_BUFFER_TOO_SMALL = 0x0000047D  # [MS-OXCDATA] 2.4 ecBufferTooSmall
 RESPONSE_FLAGS = 0x07  # Reserved | OwnerRight | SendAsRight ([MS-OXCROPS] 2.2.3.1.2)
@@ -74,25 +107,6 @@ class RopFaults:
     logon_error: int | None = None
     logon_redirect: str | None = None
     open_inbox_error: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _QueryRowsAnswer:
-    """RopQueryRowsResponse ([MS-OXCROPS] 2.2.5.4.2) with rows already encoded: a row is
-    encoded once per folder, column set and code page and its bytes reused (store.Contents).
-    """
-
-    rop_id: ClassVar[RopId] = RopId.RopQueryRows
-    input_handle_index: int
-    origin: int
-    rows: tuple[bytes, ...]
-
-    def write(self, w: Writer, ctx: RopContext) -> Writer:
-        w.u8(self.rop_id).u8(self.input_handle_index).u32(0).u8(self.origin)
-        w.u16(len(self.rows))
-        for encoded in self.rows:
-            w.raw(encoded)
-        return w
 
 
 class _Failed(Exception):  # noqa: N818 - control flow inside one ROP, never escapes
@@ -134,6 +148,8 @@ class RopExecutor:
             if response is not None:
                 responses.append(response)
                 room -= size
+            if isinstance(request, RopUnknownRequest):
+                break  # the rest of the RopsList is part of it (see the module docstring)
         return RopBuffer(tuple(responses), tuple(self._handles), segment.xor_magic)
 
     def _size(self, response: RopResponse | None) -> int:
@@ -144,7 +160,9 @@ class RopExecutor:
         try:
             return self._dispatch(request, room)
         except _Failed as failed:
-            return RopErrorResponse(request.rop_id, index, failed.code), None
+            if request.rop_id in RopId.__members__.values():
+                return RopErrorResponse(RopId(request.rop_id), index, failed.code), None
+            return UnknownRopFailure(request.rop_id, index, failed.code), None
 
     def _dispatch(self, request: RopRequest, room: int) -> Outcome:
         if isinstance(request, RopQueryRowsRequest):
@@ -152,15 +170,8 @@ class RopExecutor:
         handler = self._HANDLERS.get(type(request))
         if handler is not None:
             return handler(self, request)
-        if isinstance(request, RopOpenMessageRequest):
-            self._input(request.input_handle_index, LogonObject | FolderObject)
-            folder = self._store.folder(request.folder_id)
-            if folder is None or folder.contents.index_of(request.message_id) is None:
-                raise _Failed(ErrorCode.ecNotFound)
-        elif isinstance(request, RopGetHierarchyTableRequest):
-            self._input(request.input_handle_index, FolderObject)
-        else:  # decodable, but this emulator does not model it (property lists, names)
-            self._input(getattr(request, "input_handle_index", 0), object)
+        # not modelled (RopUnknownRequest); an empty slot is still ecNullObject
+        self._input(getattr(request, "input_handle_index", 0), object)
         raise _Failed(ErrorCode.ecNotSupported)
 
     # -- handle table ------------------------------------------------------------------
@@ -228,6 +239,50 @@ class RopExecutor:
         response = RopOpenFolderResponse(request.output_handle_index, False, False)
         return response, lambda: put(FolderObject(request.logon_id, folder))
 
+    def _open_message(self, request: RopOpenMessageRequest) -> Outcome:
+        self._input(request.input_handle_index, LogonObject | FolderObject)
+        put = self._output(request.output_handle_index)
+        folder = self._store.folder(request.folder_id)
+        index = None if folder is None else folder.contents.index_of(request.message_id)
+        if folder is None or index is None:
+            raise _Failed(ErrorCode.ecNotFound)
+        subject = folder.contents.message(index).props.get(PID_SUBJECT)
+        response = RopOpenMessageResponse(
+            request.output_handle_index, False, TypedString.of(""),
+            TypedString.of(None if subject is None else str(subject[1])))
+        return response, lambda: put(MessageObject(request.logon_id, folder, index))
+
+    # -- properties ([MS-OXCPRPT]) ---------------------------------------------------------
+
+    def _bag(self, index: int) -> dict[int, tuple[int, Any]]:
+        bag = bag_of(self._store, self._input(index, object))  # type: ignore[arg-type]
+        if bag is None:
+            raise _Failed(ErrorCode.ecNotSupported)  # a table has no properties
+        return bag
+
+    def _get_specific(self, request: RopGetPropertiesSpecificRequest) -> Outcome:
+        bag = self._bag(request.input_handle_index)
+        if any(tag & 0xFFFF == PropertyType.PtypUnspecified for tag in request.property_tags):
+            raise _Failed(ErrorCode.ecNotSupported)  # typed values are not modelled
+        row = specific(bag, request.property_tags, self._ctx.code_page)
+        return RopGetPropertiesSpecificResponse(request.input_handle_index, row), None
+
+    def _get_all(self, request: RopGetPropertiesAllRequest) -> Outcome:
+        values = every(self._bag(request.input_handle_index), bool(request.want_unicode),
+                       self._ctx.code_page)
+        return RopGetPropertiesAllResponse(request.input_handle_index, values), None
+
+    def _get_list(self, request: RopGetPropertiesListRequest) -> Outcome:
+        tags = tags_of(self._bag(request.input_handle_index))
+        return RopGetPropertiesListResponse(request.input_handle_index, tags), None
+
+    def _get_names(self, request: RopGetNamesFromPropertyIdsRequest) -> Outcome:
+        self._input(request.input_handle_index, object)
+        return RopGetNamesFromPropertyIdsResponse(request.input_handle_index,
+                                                  names(request.property_ids)), None
+
+    # -- tables ----------------------------------------------------------------------------
+
     def _open_table(self, request: RopGetContentsTableRequest) -> Outcome:
         folder = self._input(request.input_handle_index, FolderObject)
         assert isinstance(folder, FolderObject)
@@ -236,12 +291,16 @@ class RopExecutor:
         if isinstance(request, RopGetRulesTableRequest):
             table = TableObject(request.logon_id, "rules", _empty(folder))
             return RopGetRulesTableResponse(out), lambda: put(table)
+        if isinstance(request, RopGetHierarchyTableRequest):
+            found = descendants(self._store, folder.folder,
+                                bool(request.table_flags & HIERARCHY_DEPTH))
+            rows = FolderRows(self._store, found, folder.folder.fid)
+            table = TableObject(request.logon_id, "hierarchy", rows)
+            return RopGetHierarchyTableResponse(out, len(rows)), lambda: put(table)
         associated = request.table_flags & TABLE_ASSOCIATED
         contents = _empty(folder) if associated else folder.folder.contents
         table = TableObject(request.logon_id, "contents", contents)
         return RopGetContentsTableResponse(out, len(contents)), lambda: put(table)
-
-    # -- tables ----------------------------------------------------------------------------
 
     def _table(self, index: int) -> TableObject:
         table = self._input(index, TableObject)
@@ -288,7 +347,7 @@ class RopExecutor:
         cursor = table.cursor + len(rows) if forward else table.cursor - len(rows)
         at_edge = cursor >= len(table.order) if forward else cursor <= 0
         edge = BOOKMARK_END if forward else BOOKMARK_BEGINNING
-        response = _QueryRowsAnswer(request.input_handle_index,
+        response = QueryRowsAnswer(request.input_handle_index,
                                     edge if at_edge else BOOKMARK_CURRENT, tuple(rows))
 
         def commit() -> None:
@@ -311,7 +370,10 @@ class RopExecutor:
     _HANDLERS: ClassVar[dict[type, Callable[[RopExecutor, Any], Outcome]]] = {
         RopReleaseRequest: _release, RopLogonRequest: _logon, RopOpenFolderRequest: _open_folder,
         RopGetContentsTableRequest: _open_table, RopGetRulesTableRequest: _open_table,
+        RopGetHierarchyTableRequest: _open_table, RopOpenMessageRequest: _open_message,
         RopSetColumnsRequest: _set_columns, RopSortTableRequest: _sort_table,
+        RopGetPropertiesSpecificRequest: _get_specific, RopGetPropertiesAllRequest: _get_all,
+        RopGetPropertiesListRequest: _get_list, RopGetNamesFromPropertyIdsRequest: _get_names,
     }
 
 

@@ -135,13 +135,14 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         where = app.route(url.path)
         headers = self._header_map()
-        if where not in ("stats", "identity_admin"):  # the emulator's own hooks: not counted
+        counted = app.counted(where)
+        if counted:
             app.stats.request(app.request_kind(where, headers))
         query = dict(reversed(parse_qsl(url.query, keep_blank_values=True)))
         req = Request(self.command, url.path, query, headers, body, None,
                       isinstance(self.connection, ssl.SSLSocket), app.base_url, started)
         result: AuthResult | None = None
-        if where in ("autodiscover", "emsmdb") or (
+        if where in ("autodiscover", "emsmdb", "nspi") or (
                 where == "autodiscover_json" and "bearer" in app.config.auth.methods
                 and _is_bearer(self.headers.get("Authorization"))):
             result = self.auth.authenticate(self.headers.get("Authorization"))
@@ -153,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             req = replace(req, identity=result.identity)
         reply = app.with_auth_headers(app.dispatch(where, req), result)
-        self._write(reply, started, req)
+        self._write(reply, started, req, counted)
 
     def _header_map(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -208,9 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- reply ---------------------------------------------------------------------------
 
-    def _write(self, reply: Reply, started: float, req: Request | None) -> None:
+    def _write(self, reply: Reply, started: float, req: Request | None,
+               counted: bool = True) -> None:
         app = self.server.app
-        app.stats.answered(reply.status, reply.response_code)
+        if counted:  # the emulator's own hooks are counted nowhere (stats.py)
+            app.stats.answered(reply.status, reply.response_code)
         if reply.fault:
             app.stats.bump("faults_applied")
         try:

@@ -1,10 +1,30 @@
 """Counters of the emulator, read in-process or at ``GET /_emulator/stats`` (JSON).
 
 Tests and benchmarks prove with them that a probe leaked no session and made exactly the
-requests it should: ``requests`` counts HTTP requests by type (``Connect``, ``Execute``,
-``Disconnect``, ``PING`` as the client named them in X-RequestType, ``autodiscover``,
-``autodiscover_json``, ``other``), including the 401 legs of authentication. Requests for
-the counters themselves are not counted (their TCP connection is).
+requests it should. Every counter (the README's emulator section lists the same):
+
+* ``requests``: HTTP requests by endpoint and type, the 401 legs of authentication included:
+  ``Connect``, ``Execute``, ``Disconnect``, ``PING``, ``NotificationWait`` (``/mapi/emsmdb/``,
+  as the client named them in X-RequestType), ``emsmdb_other`` (``/mapi/emsmdb/`` without one
+  of those X-RequestTypes: a browser's GET, a missing or unknown type), ``nspi:Bind``,
+  ``nspi:Unbind``, ``nspi:PING`` and ``nspi_other`` (``/mapi/nspi/``, the same way),
+  ``autodiscover`` (POX), ``autodiscover_json`` (v2), ``identity`` (the identity provider's
+  endpoints), ``adminapi`` and ``other`` (any other path: answered 404);
+  ``total_requests`` is their sum.
+* ``http_statuses`` and ``response_codes`` (X-ResponseCode values, as strings): one per answer
+  to those same requests, so ``sum(http_statuses) == total_requests`` once all are answered
+  (a request the server could not read as HTTP is an ``error`` and in neither).
+* ``tcp_connections`` (accepted, whatever they carry), ``auth_handshakes`` (completed),
+  ``auth_challenges`` (401 answers sent by authentication), ``open_sessions`` (mailbox
+  Session Contexts), ``sessions_created``, ``sessions_disconnected``, ``sessions_expired``,
+  ``errors`` (malformed HTTP, TLS
+  failures, a client gone mid-answer), ``faults_applied`` (answers a configured fault shaped).
+* ``identity_requests`` (by operation) and ``identity_errors`` (by AADSTS code): the identity
+  provider's own counters, which also record what is done on its ``/_emulator/`` pages.
+
+Requests under ``/_emulator/`` (these counters, the device page, revocation) are the
+emulator's own hooks: counted nowhere, neither in ``requests`` nor in ``http_statuses`` or
+``response_codes`` (only their TCP connection is, as connections are counted when accepted).
 """
 
 from __future__ import annotations

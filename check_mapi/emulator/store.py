@@ -1,9 +1,12 @@
-"""The mailbox model: special folder ids, Inbox messages, and messages as table rows.
+"""The mailbox model: special folder ids, the configured messages, and messages as rows.
 
 Folder and message ids are [MS-OXCDATA] 2.2.1.1 ids: ReplicaId u16 (1 here) followed by a
 6-byte GlobalCounter stored big-endian, the order Exchange uses. The 13 special folders of
 RopLogon ([MS-OXCSTOR] 2.2.1.1.3) get counters 1..13, so the Inbox id is bytes
-``01 00 00 00 00 00 00 05`` (the value ruler's captured requests carry).
+``01 00 00 00 00 00 00 05`` (the value ruler's captured requests carry); Drafts, which
+RopLogon does not list (clients find it in the hierarchy table), gets 14. Messages of the
+folder with counter c get counters from ``0x10001 + (c << 24)`` (the Inbox's from
+0x10001): unique in the store.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ FOLDER_NAMES = ("Root", "Deferred Action", "Spooler Queue", "Top of Information 
                 "Inbox", "Outbox", "Sent Items", "Deleted Items", "Common Views", "Schedule",
                 "Finder", "Views", "Shortcuts")
 INBOX_INDEX = 4
+ROOT, IPM_SUBTREE = 1, 4  # counters of the Root folder and of Top of Information Store
+# folder name -> counter of its parent folder (the rest are children of the Root)
+IPM_FOLDERS = {"Inbox": IPM_SUBTREE, "Outbox": IPM_SUBTREE, "Sent Items": IPM_SUBTREE,
+               "Deleted Items": IPM_SUBTREE, "Drafts": IPM_SUBTREE}
+# config key ([[mailbox.<key>]], config.OTHER_FOLDERS) -> folder name
+CONFIG_FOLDERS = {"outbox": "Outbox", "sent": "Sent Items", "deleted": "Deleted Items",
+                  "drafts": "Drafts"}
 FIRST_MESSAGE_COUNTER = 0x10001
 MAX_CELL_BYTES = 510  # [MS-OXCTABL] 2.2.2.5.2: longer values are truncated in rows
 
@@ -119,22 +129,24 @@ class Contents:
     request costs the rows it reads. Thread-safe: sessions run on their own threads.
     """
 
-    def __init__(self, items: Sequence[InboxItem], fid: int) -> None:
-        self.items, self.fid = items, fid
+    def __init__(self, items: Sequence[InboxItem], fid: int,
+                 first: int = FIRST_MESSAGE_COUNTER) -> None:
+        self.items, self.fid, self.first = items, fid, first
         self._lock = threading.Lock()
         self._orders: dict[tuple[Step, ...], Sequence[int]] = {(): range(len(items))}
         self._rows: dict[tuple[int, tuple[int, ...], int], tuple[PropertyRow, bytes]] = {}
+        self._unread: int | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def mid(self, index: int) -> int:
-        return store_id(FIRST_MESSAGE_COUNTER + index)
+        return store_id(self.first + index)
 
     def index_of(self, mid: int) -> int | None:
         """The position of message ``mid`` in the folder, None if it is not here."""
         counter = _counter(mid) if 0 <= mid <= 0xFFFFFFFFFFFFFFFF else None
-        index = -1 if counter is None else counter - FIRST_MESSAGE_COUNTER
+        index = -1 if counter is None else counter - self.first
         return index if 0 <= index < len(self.items) else None
 
     def message(self, index: int) -> Message:
@@ -190,22 +202,31 @@ class Contents:
         return cached
 
 
+    def unread(self) -> int:
+        """PidTagContentUnreadCount: the items declared ``read = false`` (counted once)."""
+        if self._unread is None:
+            self._unread = sum(1 for item in self.items if item.read is False)
+        return self._unread
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Folder:
     fid: int
     name: str
     contents: Contents
+    parent: int = 0  # the parent's folder id; 0 for the Root
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MailboxStore:
     mailbox: Mailbox
-    folders: tuple[Folder, ...]  # the 13 special folders, in RopLogon order
+    folders: tuple[Folder, ...]  # the 13 special folders in RopLogon order, then Drafts
     repl_guid: uuid.UUID
 
     @property
     def folder_ids(self) -> tuple[int, ...]:
-        return tuple(f.fid for f in self.folders)
+        """RopLogon's FolderIds: the 13 special folders."""
+        return tuple(f.fid for f in self.folders[: len(FOLDER_NAMES)])
 
     @property
     def inbox(self) -> Folder:
@@ -214,14 +235,22 @@ class MailboxStore:
     def folder(self, fid: int) -> Folder | None:
         return next((f for f in self.folders if f.fid == fid), None)
 
+    def children(self, folder: Folder) -> tuple[Folder, ...]:
+        return tuple(f for f in self.folders if f.parent == folder.fid)
+
 
 def build_store(mailbox: Mailbox) -> MailboxStore:
-    """The mailbox as ROPs see it; only the Inbox has messages (made when read)."""
+    """The mailbox as ROPs see it: the Inbox and the folders of CONFIG_FOLDERS have the
+    configured messages (made when read)."""
+    items: dict[str, Sequence[InboxItem]] = {
+        CONFIG_FOLDERS[key]: declared for key, declared in mailbox.folders}
+    items["Inbox"] = mailbox.inbox
     folders = []
-    for n, name in enumerate(FOLDER_NAMES):
+    for n, name in enumerate((*FOLDER_NAMES, "Drafts")):
         fid = store_id(n + 1)
-        folders.append(Folder(fid, name, Contents(mailbox.inbox if n == INBOX_INDEX else (),
-                                                  fid)))
+        parent = 0 if n + 1 == ROOT else store_id(IPM_FOLDERS.get(name, ROOT))
+        first = FIRST_MESSAGE_COUNTER + (0 if n == INBOX_INDEX else (n + 1) << 24)
+        folders.append(Folder(fid, name, Contents(items.get(name, ()), fid, first), parent))
     repl_guid = uuid.uuid5(mailbox.guid, "replica")
     return MailboxStore(mailbox, tuple(folders), repl_guid)
 

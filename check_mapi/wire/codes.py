@@ -19,6 +19,7 @@ class RopId(enum.IntEnum):
     RopGetHierarchyTable = 0x04
     RopGetContentsTable = 0x05
     RopGetPropertiesSpecific = 0x07
+    RopGetPropertiesAll = 0x08
     RopGetPropertiesList = 0x09
     RopSetColumns = 0x12
     RopSortTable = 0x13

@@ -55,8 +55,8 @@ def _scalar(value: object) -> Any:
 def _dataclass(obj: object) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rop_id = getattr(obj, "rop_id", None)
-    if isinstance(rop_id, RopId):
-        out["rop"] = rop_id.name
+    if isinstance(rop_id, int):  # a RopId, or a bare id from the decoder's failure form
+        out["rop"] = rop_id.name if isinstance(rop_id, RopId) else _rop_name(rop_id)
     status = getattr(obj, "status_code", None)
     if isinstance(status, int):
         out["status_code"] = status
@@ -65,6 +65,14 @@ def _dataclass(obj: object) -> dict[str, Any]:
             continue
         out[name] = _field(name, value)
     return out
+
+
+def _rop_name(rop_id: int) -> str:
+    """``RopOpenMessage`` for an id the codec names, else ``ROP 0x42``."""
+    try:
+        return RopId(rop_id).name
+    except ValueError:
+        return describe_rop(rop_id)
 
 
 def _field(name: str, value: object) -> Any:

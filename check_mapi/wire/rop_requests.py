@@ -21,7 +21,7 @@ SORT_DESCENDING = 0x01  # TABLE_SORT_DESCEND
 
 class RopRequest(Protocol):
     @property
-    def rop_id(self) -> RopId: ...
+    def rop_id(self) -> int: ...
 
     @property
     def logon_id(self) -> int: ...
@@ -189,6 +189,52 @@ class RopGetNamesFromPropertyIdsRequest(Value):
         return cls(logon_id, index, tuple(r.u16("PropertyId") for _ in range(count)))
 
 
+class RopGetPropertiesSpecificRequest(Value):
+    """[MS-OXCROPS] 2.2.8.3.1: PropertySizeLimit u16, WantUnicode u16, PropertyTagCount u16,
+    PropertyTags u32[]."""
+
+    rop_id: ClassVar[RopId] = RopId.RopGetPropertiesSpecific
+    logon_id: int
+    input_handle_index: int
+    property_size_limit: int
+    want_unicode: int
+    property_tags: tuple[int, ...]
+
+    def write(self, w: Writer) -> Writer:
+        w.u8(self.rop_id).u8(self.logon_id).u8(self.input_handle_index)
+        w.u16(self.property_size_limit).u16(self.want_unicode).u16(len(self.property_tags))
+        for tag in self.property_tags:
+            w.u32(tag)
+        return w
+
+    @classmethod
+    def read(cls, r: Reader) -> RopGetPropertiesSpecificRequest:
+        logon_id, index = r.u8("LogonId"), r.u8("InputHandleIndex")
+        limit, unicode = r.u16("PropertySizeLimit"), r.u16("WantUnicode")
+        count = r.u16("PropertyTagCount")
+        return cls(logon_id, index, limit, unicode,
+                   tuple(r.u32("PropertyTag") for _ in range(count)))
+
+
+class RopGetPropertiesAllRequest(Value):
+    """[MS-OXCROPS] 2.2.8.4.1: PropertySizeLimit u16, WantUnicode u16."""
+
+    rop_id: ClassVar[RopId] = RopId.RopGetPropertiesAll
+    logon_id: int
+    input_handle_index: int
+    property_size_limit: int
+    want_unicode: int
+
+    def write(self, w: Writer) -> Writer:
+        w.u8(self.rop_id).u8(self.logon_id).u8(self.input_handle_index)
+        return w.u16(self.property_size_limit).u16(self.want_unicode)
+
+    @classmethod
+    def read(cls, r: Reader) -> RopGetPropertiesAllRequest:
+        return cls(r.u8("LogonId"), r.u8("InputHandleIndex"), r.u16("PropertySizeLimit"),
+                   r.u16("WantUnicode"))
+
+
 class RopSetColumnsRequest(Value):
     """[MS-OXCROPS] 2.2.5.1.1: PropertyTags as u32 (type low 16 bits, id high 16 bits)."""
 
@@ -270,19 +316,44 @@ class RopQueryRowsRequest(Value):
                    r.u8("ForwardRead"), r.u16("RowCount"))
 
 
+class RopUnknownRequest(Value):
+    """A request whose RopId [MS-OXCROPS] 2.2.2 defines but whose layout this codec does not
+    know: the three bytes every such request starts with, then the rest of the RopsList,
+    which cannot be split further without knowing where this request ends."""
+
+    rop_id: int
+    logon_id: int
+    input_handle_index: int
+    rest: bytes
+
+    def write(self, w: Writer) -> Writer:
+        return w.u8(self.rop_id).u8(self.logon_id).u8(self.input_handle_index).raw(self.rest)
+
+
 _REQUESTS = (RopLogonRequest, RopReleaseRequest, RopOpenFolderRequest, RopOpenMessageRequest,
              RopGetContentsTableRequest, RopGetHierarchyTableRequest, RopGetRulesTableRequest,
+             RopGetPropertiesSpecificRequest, RopGetPropertiesAllRequest,
              RopGetPropertiesListRequest, RopGetNamesFromPropertyIdsRequest,
              RopSetColumnsRequest, RopSortTableRequest, RopQueryRowsRequest)
 REQUEST_TYPES = {cls.rop_id: cls for cls in _REQUESTS}
 
+# RopIds of requests, [MS-OXCROPS] 2.2.2 (the others are reserved, or only sent by servers:
+# RopNotify 0x2A, RopPending 0x6E, RopBackoff 0xF9, RopBufferTooSmall 0xFF)
+REQUEST_ROP_IDS = frozenset((
+    *range(0x01, 0x28), 0x29, *range(0x2B, 0x3C), *range(0x3E, 0x62), 0x63, 0x64,
+    *range(0x66, 0x6A), 0x6B, 0x6C, 0x6D, 0x6F, 0x70, *range(0x72, 0x7C), *range(0x7E, 0x83),
+    0x86, 0x89, *range(0x90, 0x94), 0xFE))
+
 
 def read_rop_request(r: Reader) -> RopRequest:
-    """One ROP request, dispatched on its RopId."""
+    """One ROP request, dispatched on its RopId; a defined RopId of unknown layout is a
+    :class:`RopUnknownRequest` that takes the rest of the RopsList."""
     at = r.offset
     rop_id = r.u8("RopId")
     cls = REQUEST_TYPES.get(rop_id)  # type: ignore[call-overload]
-    if cls is None:
+    if cls is not None:
+        request: RopRequest = cls.read(r)
+        return request
+    if rop_id not in REQUEST_ROP_IDS:
         raise r.error(f"unsupported ROP request {describe_rop(rop_id)}", at)
-    request: RopRequest = cls.read(r)
-    return request
+    return RopUnknownRequest(rop_id, r.u8("LogonId"), r.u8("InputHandleIndex"), r.rest())

@@ -15,6 +15,13 @@ from ..values import Value
 from ._buffer import Reader, Writer
 from .codes import ErrorCode, RopId, describe_rop
 from .props import PropertyRow, read_row, write_row
+from .rop_props import (
+    read_names,
+    read_open_message,
+    read_properties_all,
+    read_properties_list,
+    read_properties_specific,
+)
 from .rop_requests import LOGON_FLAG_PRIVATE
 
 FOLDER_ID_COUNT = 13
@@ -30,7 +37,7 @@ class RopContext(Value):
 
 class RopResponse(Protocol):
     @property
-    def rop_id(self) -> RopId: ...
+    def rop_id(self) -> int: ...
 
     def write(self, w: Writer, ctx: RopContext) -> Writer: ...
 
@@ -284,6 +291,11 @@ def _read_query_rows(r: Reader, index: int, ctx: RopContext) -> RopResponse:
 _BODY_READERS = {
     RopId.RopLogon: _read_logon,
     RopId.RopOpenFolder: _read_open_folder,
+    RopId.RopOpenMessage: read_open_message,
+    RopId.RopGetPropertiesSpecific: read_properties_specific,
+    RopId.RopGetPropertiesAll: read_properties_all,
+    RopId.RopGetPropertiesList: read_properties_list,
+    RopId.RopGetNamesFromPropertyIds: read_names,
     RopId.RopGetContentsTable: lambda r, i, c: RopGetContentsTableResponse(i, r.u32("RowCount")),
     RopId.RopGetHierarchyTable: lambda r, i, c: RopGetHierarchyTableResponse(
         i, r.u32("RowCount")),

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from ..errors import DecodeError
 from ..values import Value
 from ._buffer import Reader, Writer
 from .rop_requests import RopRequest, read_rop_request
@@ -77,8 +78,8 @@ def _read_segment_payloads(data: bytes, base: int) -> list[tuple[bytes, int, boo
             raise r.error("no rpc_header_ext with the Last flag")
 
 
-def _read_rops(payload: bytes, base: int, read_one: Callable[[Reader], Rop],
-               xored: bool) -> RopBuffer[Rop]:
+def _split_payload(payload: bytes, base: int) -> tuple[bytes, tuple[int, ...]]:
+    """The RopsList bytes (at ``base + 2``) and the ServerObjectHandleTable of a payload."""
     head = Reader(payload, "ROP buffer", base)
     rop_size = head.u16("RopSize")
     if not 2 <= rop_size <= len(payload):
@@ -86,12 +87,65 @@ def _read_rops(payload: bytes, base: int, read_one: Callable[[Reader], Rop],
     if (len(payload) - rop_size) % 4:
         raise head.error(f"{len(payload) - rop_size} bytes after RopsList are not a whole "
                          "ServerObjectHandleTable", base + rop_size)
-    rops_reader = Reader(head.take(rop_size - 2, "RopsList"), "RopsList", base + 2)
+    rops_list = head.take(rop_size - 2, "RopsList")
+    return rops_list, tuple(head.u32("ServerObjectHandle") for _ in range(head.remaining // 4))
+
+
+def _read_rops(payload: bytes, base: int, read_one: Callable[[Reader], Rop],
+               xored: bool) -> RopBuffer[Rop]:
+    rops_list, handles = _split_payload(payload, base)
+    rops_reader = Reader(rops_list, "RopsList", base + 2)
     rops: list[Rop] = []
     while rops_reader.remaining:
         rops.append(read_one(rops_reader))
-    handles = tuple(head.u32("ServerObjectHandle") for _ in range(head.remaining // 4))
     return RopBuffer(tuple(rops), handles, xored)
+
+
+class Undecoded(Value):
+    """The rest of a RopsList from ``offset`` (absolute) that no ROP reader decoded, and why
+    (a ROP's length is known only from its layout: nothing after it can be found)."""
+
+    offset: int
+    reason: str
+    data: bytes
+
+
+def read_rops_partial(rops_list: bytes, base: int, readers: Sequence[Callable[[Reader], Rop]]
+                      ) -> tuple[tuple[Rop, ...], Undecoded | None]:
+    """As many ROPs of ``rops_list`` (at ``base``) as decode, for people reading captures.
+
+    Each ROP is tried from its first byte with ``readers`` in turn (the codec's, then e.g. a
+    generic failure form); the first that none decodes ends the list, reported with the first
+    reader's error.
+    """
+    rops: list[Rop] = []
+    at = 0
+    while at < len(rops_list):
+        errors: list[DecodeError] = []
+        for read_one in readers:
+            r = Reader(rops_list[at:], "RopsList", base + at)
+            try:
+                rops.append(read_one(r))
+            except DecodeError as err:
+                errors.append(err)
+                continue
+            at = r.offset - base
+            break
+        else:
+            return tuple(rops), Undecoded(base + at, str(errors[0]), rops_list[at:])
+    return tuple(rops), None
+
+
+def read_rop_buffers_partial(data: bytes, base: int, readers: Sequence[Callable[[Reader], Rop]]
+                             ) -> tuple[tuple[RopBuffer[Rop], Undecoded | None], ...]:
+    """:func:`read_rop_buffers` with :func:`read_rops_partial` for each segment's RopsList
+    (the rpc_header_ext framing and RopSize must still decode)."""
+    segments = []
+    for payload, at, xored in _read_segment_payloads(data, base):
+        rops_list, handles = _split_payload(payload, at)
+        rops, rest = read_rops_partial(rops_list, at + 2, readers)
+        segments.append((RopBuffer(rops, handles, xored), rest))
+    return tuple(segments)
 
 
 def read_rop_buffers(data: bytes, base: int, read_one: Callable[[Reader], Rop]

@@ -158,8 +158,8 @@ def test_whole_probe_lists_the_inbox_newest_first(emu: Emulator, probe: Mapi) ->
     assert [r.flagged for r in qr.rows] == [False, False, False, True]
     assert qr.rows[0].cells[3:] == (PropertyValue(COLUMNS[3], 100), PropertyValue(COLUMNS[4], 0))
     assert qr.rows[1].cells[4] == PropertyValue(COLUMNS[4], 0x10)  # unread, attachment
-    # handle table: input echoed, output slots filled with counter handles
-    assert response.rop_buffers[0].server_object_handle_table == (0, 0x101, 0x102)
+    # handle table: input echoed, output slots filled with LogonId 0's handles (<< 24) + n
+    assert response.rop_buffers[0].server_object_handle_table == (0, 0x1, 0x2)
     assert m.disconnect().code == 0
     assert emu.stats().open_sessions == 0
 
@@ -218,7 +218,7 @@ def test_handles_persist_across_executes_and_release(emu: Emulator, probe: Mapi)
     _, logon = m.logon()
     response, _ = m.execute([RopOpenFolderRequest(0, 0, 1, INBOX, 0)], [logon, NO_HANDLE])
     folder = response.rop_buffers[0].server_object_handle_table[1]
-    assert folder == 0x101
+    assert folder == 0x1  # (LogonId 0 << 24) + 1
     response, answer = m.execute(
         [RopGetContentsTableRequest(0, 0, 1, 0x40), RopReleaseRequest(0, 0),
          RopGetContentsTableRequest(0, 0, 2, 0x40), RopGetContentsTableRequest(0, 3, 4, 0x40)],
@@ -229,7 +229,7 @@ def test_handles_persist_across_executes_and_release(emu: Emulator, probe: Mapi)
     assert rops_bytes[10:16] == bytes.fromhex("05 02 b9040000")
     assert rops_bytes[16:22] == bytes.fromhex("05 04 b9040000")
     assert response.rop_buffers[0].server_object_handle_table == (
-        folder, 0x102, NO_HANDLE, NO_HANDLE, NO_HANDLE)
+        folder, 0x2, NO_HANDLE, NO_HANDLE, NO_HANDLE)
 
 
 def test_rop_buffer_too_small(emu: Emulator, probe: Mapi) -> None:
@@ -247,7 +247,7 @@ def test_rop_buffer_too_small(emu: Emulator, probe: Mapi) -> None:
     rest = rops_bytes[21:-16]  # then the 3-slot handle table and AuxiliaryBufferSize
     assert rest[:2] == bytes.fromhex("12 00")  # the unprocessed RopSetColumns onwards
     assert rest.endswith(bytes.fromhex("01 00 02 01 00 01"))
-    assert response.rop_buffers[0].server_object_handle_table == (logon, 0x101, 0x102)
+    assert response.rop_buffers[0].server_object_handle_table == (logon, 0x1, 0x2)
 
 
 def test_query_rows_fits_rows_in_max_rop_out(emu: Emulator, probe: Mapi) -> None:

@@ -62,10 +62,11 @@ def test_other_tables_and_object_kinds(probe: Mapi) -> None:
         "3f 02 00000000"           # GetRulesTable: an empty rules table
         "12 02 00000000 00"        # SetColumns
         "15 02 00000000 02 0000"   # QueryRows: no rules, BOOKMARK_END
-        "04 03 02010480"           # GetHierarchyTable: ecNotSupported (not modelled)
+        "04 03 00000000 00000000"  # GetHierarchyTable: the Inbox has no subfolders
         "02 03 0f010480"           # OpenFolder of an unknown id: ecNotFound
         "05 03 02010480"           # GetContentsTable on the logon: not a folder
-        "09 01 02010480"           # GetPropertiesList: not modelled
+        "09 01 00000000 0900"      # GetPropertiesList of the Inbox: 9 tags, by id
+        "1f000130 03000136 03000236 03000336 0b000a36 1f001336 03003866 14004867 14004967"
         "05 03 00000000 00000000"  # Associated (FAI) contents: no rows
         "15 03 b9040000")          # QueryRows before SetColumns: ecNullObject
 

@@ -258,10 +258,14 @@ def test_open_message_finds_every_generated_id(session: tuple[Mapi, int]) -> Non
                               for n in (0, GENERATED + 3, GENERATED + 4, -1)]
     rops.append(RopOpenMessageRequest(0, 0, 1, 0, INBOX, 0, mid(0) ^ 0x3))
     got = rops_bytes(mapi, rops, [logon, NO_HANDLE])
+
+    def opened(subject: str) -> str:  # [MS-OXCROPS] 2.2.6.1.2, no recipients
+        return ("03 01 00000000 00 01 04" + (subject + "\0").encode("utf-16-le").hex()
+                + "0000 0000 00")  # HasNamedProperties, SubjectPrefix empty, Subject UTF-16
     assert got == bytes.fromhex(
-        "03 01 02010480"   # the first item: found, opening is not modelled (ecNotSupported)
-        "03 01 02010480"   # the last generated item
-        "03 01 0f010480"   # one past the end: ecNotFound
+        opened("Newest of all (declared)")  # the first item
+        + opened(f"Generated message {GENERATED - 1}")  # the last generated item
+        + "03 01 0f010480"   # one past the end: ecNotFound
         "03 01 0f010480"   # before the first
         "03 01 0f010480")  # another replica id
 

@@ -167,7 +167,7 @@ def test_idle_context_expires_and_is_then_10(start: Emulators) -> None:
 def test_undecodable_rop_buffer_is_ec_rpc_format(probe: Mapi) -> None:
     probe.connect()
     body = bytearray(execute_body())
-    body[18] = 0x42  # an unknown RopId instead of RopLogon
+    body[18] = 0x28  # a reserved RopId ([MS-OXCROPS] 2.2.2) instead of RopLogon
     answer = probe.post("Execute", bytes(body))
     assert answer.code == 0
     assert answer.body == bytes.fromhex("00000000 b6040000 00000000 00000000 00000000")
