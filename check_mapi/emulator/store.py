@@ -31,7 +31,8 @@ from ..wire import (
     datetime_to_filetime,
     write_row,
 )
-from .config import InboxItem, Mailbox
+from .config import InboxItem, Mailbox, generated_filetime, generated_size
+from .tables import LazyTuple
 
 REPL_ID = 0x0001
 FOLDER_NAMES = ("Root", "Deferred Action", "Spooler Queue", "Top of Information Store",
@@ -113,6 +114,14 @@ _ITEM_PROPS: dict[int, tuple[int, Callable[[InboxItem], Value | None]]] = {
 }
 
 
+# property id -> its value for generated item n, computed without making the item
+_GENERATED_VALUES: dict[int, Callable[[int], int]] = {
+    **dict.fromkeys((PID_DELIVERY_TIME, PID_SUBMIT_TIME, PID_CREATION_TIME, PID_MODIFIED),
+                    generated_filetime),
+    PID_SIZE: generated_size,
+}
+
+
 def _key(value: Value | None) -> tuple[int, object]:
     """Missing values sort before every present one (MAPI's NULL), like Exchange."""
     if value is None:
@@ -184,7 +193,11 @@ class Contents:
             value = self.fid if pid == PID_FID else 0
             return [(1, value)] * len(self.items)
         value_of = _ITEM_PROPS.get(pid, (0, lambda item: None))[1]
-        return [_key(value_of(item)) for item in self.items]
+        items, fast = self.items, _GENERATED_VALUES.get(pid)
+        if fast is not None and isinstance(items, LazyTuple):
+            return ([_key(value_of(item)) for item in items.head]
+                    + [(1, fast(n)) for n in range(items.generated)])
+        return [_key(value_of(item)) for item in items]
 
     def row(self, index: int, columns: tuple[int, ...], code_page: int
             ) -> tuple[PropertyRow, bytes]:

@@ -328,3 +328,15 @@ def test_generate_items_has_an_upper_bound(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60, check=False)
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == "emulator: mailbox[0].generate_items: must be at most 1000000\n"
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 59, 60, 99_999, 999_999])
+def test_generated_sort_keys_are_the_items_own(n: int) -> None:
+    """The sort keys made without the item (generated_filetime, generated_size) are the
+    item's own values: the first sort at 100 000 items relies on it."""
+    from check_mapi.emulator.config import _generated, generated_filetime, generated_size
+
+    item = _generated(n)
+    assert item.received is not None
+    assert generated_filetime(n) == datetime_to_filetime(item.received)
+    assert generated_size(n) == item.size
