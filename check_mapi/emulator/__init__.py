@@ -12,9 +12,10 @@ Entra ID (device code, password, refresh token and certificate grants, for msal)
 
 from __future__ import annotations
 
-from .config import EmulatorConfig, InboxItem, Mailbox, ServerFacts, load, loads
+from .config import EmulatorConfig, Mailbox, ServerFacts, load, loads
 from .example import example_config
 from .faults import Fault, fault_steps
+from .items import InboxItem
 from .server import Emulator
 from .stats import StatsSnapshot
 

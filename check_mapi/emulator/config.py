@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..wire import ErrorCode
 from .faults import Fault, fault_steps
 from .idp_config import IdentitySettings, parse_identity
+from .items import InboxItem, generated
 from .tables import LazyTuple, Table
 
 if sys.version_info >= (3, 11):
@@ -29,24 +30,8 @@ AUTH_METHODS = ("negotiate", "ntlm", "basic", "bearer")
 DEFAULT_DEPLOYMENT_ID = uuid.UUID("30c3a927-42aa-5de8-91e3-8e5b4655ed00")
 ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
 MAX_GENERATED_ITEMS = 1_000_000  # 100 000 000 items would take minutes and gigabytes
-GENERATED_BASE = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
 # [[mailbox.<key>]] arrays of items of default folders other than the Inbox (store.py names them)
 OTHER_FOLDERS = ("outbox", "sent", "deleted", "drafts")
-
-
-@dataclass(frozen=True, slots=True)
-class InboxItem:
-    """One message of the Inbox; a field left out is a property the item does not have."""
-
-    subject: str | None = None
-    sender_name: str | None = None
-    sender_email: str | None = None
-    received: datetime | None = None
-    size: int | None = None
-    read: bool | None = None
-    message_class: str | None = "IPM.Note"
-    has_attachments: bool | None = None
-    importance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,28 +223,6 @@ def _item(t: Table) -> InboxItem:
     return item
 
 
-def _generated(n: int) -> InboxItem:
-    """Item ``n`` of ``generate_items = N``: plain messages for benchmarks, newest first."""
-    received = datetime.fromtimestamp(GENERATED_BASE - 60 * n, timezone.utc)
-    return InboxItem(subject=f"Generated message {n}", sender_name="Load Generator",
-                     sender_email="load@contoso.com", received=received,
-                     size=generated_size(n), read=n % 2 == 0)
-
-
-# The sort keys of generated items without making them (the first sort of 100 000 items
-# took 0.7 s, most of it building items): FILETIME is 100 ns since 1601-01-01.
-_FILETIME_OF_BASE = (int(GENERATED_BASE) + 11_644_473_600) * 10_000_000
-
-
-def generated_filetime(n: int) -> int:
-    """The FILETIME of item ``n``'s ``received`` (as ``datetime_to_filetime`` gives it)."""
-    return _FILETIME_OF_BASE - 600_000_000 * n
-
-
-def generated_size(n: int) -> int:
-    return 2048 + n
-
-
 def _tristate(t: Table, name: str) -> bool | None:
     value = t.get(name, (bool, str))
     if isinstance(value, str):
@@ -286,7 +249,7 @@ def _mailbox(t: Table, organization: str) -> Mailbox:
     generate = _positive(t, "generate_items", 0, 0)
     if generate > MAX_GENERATED_ITEMS:
         raise ConfigError(f"{t.key('generate_items')}: must be at most {MAX_GENERATED_ITEMS}")
-    items = LazyTuple(declared, generate, _generated)
+    items = LazyTuple(declared, generate, generated)
     mailbox = Mailbox(
         smtp=smtp, username=t.get("username", str, local), password=t.get("password", str),
         tokens=tuple(tokens), display_name=t.get("display_name", str, local),

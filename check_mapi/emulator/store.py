@@ -31,7 +31,8 @@ from ..wire import (
     datetime_to_filetime,
     write_row,
 )
-from .config import InboxItem, Mailbox, generated_filetime, generated_size
+from .config import Mailbox
+from .items import InboxItem, generated_filetime, generated_size
 from .tables import LazyTuple
 
 REPL_ID = 0x0001

@@ -334,9 +334,9 @@ def test_generate_items_has_an_upper_bound(tmp_path: Path) -> None:
 def test_generated_sort_keys_are_the_items_own(n: int) -> None:
     """The sort keys made without the item (generated_filetime, generated_size) are the
     item's own values: the first sort at 100 000 items relies on it."""
-    from check_mapi.emulator.config import _generated, generated_filetime, generated_size
+    from check_mapi.emulator.items import generated, generated_filetime, generated_size
 
-    item = _generated(n)
+    item = generated(n)
     assert item.received is not None
     assert generated_filetime(n) == datetime_to_filetime(item.received)
     assert generated_size(n) == item.size
