@@ -16,10 +16,11 @@ that answers anything else (no connection, HTTP error, not Autodiscover) is note
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..auth import AuthReport, offered_schemes, refusal, report_of
+from ..auth.basic import is_loopback
 from ..deadline import Deadline
 from ..errors import TransportError, TransportTimeoutError
 from ..transport.client import Auth, HttpReply, Transport, url_problem
@@ -28,6 +29,7 @@ from .pox import (
     MAX_RESPONSE,
     AutodiscoverError,
     PoxAnswer,
+    one_line,
     parse_pox,
     parse_v2,
     pox_headers,
@@ -96,6 +98,26 @@ def related(host: str, domains: set[str]) -> bool:
         if short == long or (long.endswith("." + short) and short.count(".") >= 1):
             return True
     return False
+
+
+def endpoint_problem(url: str, answered_by: str, addresses: Iterable[str]) -> str | None:
+    """Why the MAPI requests, which carry the credentials, may not go to ``url``, a
+    MailStore URL from the answer of ``answered_by`` (None: they may). The rule of
+    redirects: https, to a host of the mailbox's domains or Microsoft's; besides, the host
+    that answered may name itself on its own scheme (a plain-http --autodiscover-url the
+    administrator pinned), and loopback may name loopback (a lab, the emulator)."""
+    parts, source = urlsplit(url), urlsplit(answered_by)
+    host, asked = (parts.hostname or "").lower(), (source.hostname or "").lower()
+    if is_loopback(host) and is_loopback(asked):
+        return None
+    same = host == asked and parts.scheme.lower() == source.scheme.lower()
+    if parts.scheme.lower() != "https" and not same:
+        return "not https (the MAPI requests carry the credentials)"
+    domains = {domain_of(a) for a in addresses}
+    if not (same or related(host, domains | set(MICROSOFT_SUFFIXES))):
+        return (f"{host} is unrelated to {', '.join(sorted(domains))} (the MAPI requests "
+                "carry the credentials; give --url and --legacy-dn to use it anyway)")
+    return None
 
 
 class Discovery(Value):
@@ -177,12 +199,13 @@ class Discoverer:
     def _redirect_addr(self, target: str | None, address: str) -> str:
         if not target or "@" not in target:
             raise AutodiscoverError(f"Autodiscover redirectAddr without an address "
-                                    f"({target!r})")
-        self._hop(f"redirectAddr to {target}")
+                                    f"({one_line(target) if target else target!r})")
+        shown = one_line(target)
+        self._hop(f"redirectAddr to {shown}")
         domain = domain_of(target)
         if not (related(domain, self._domains) or related(domain, {HYBRID_SUFFIX})):
-            raise AutodiscoverError(f"Autodiscover redirectAddr from {address} to {target} "
-                                    f"refused: {domain} is unrelated to "
+            raise AutodiscoverError(f"Autodiscover redirectAddr from {address} to {shown} "
+                                    f"refused: {one_line(domain)} is unrelated to "
                                     f"{', '.join(sorted(self._domains))}")
         self._domains.add(domain)
         return target
@@ -327,6 +350,13 @@ class Discoverer:
             if not targets:
                 self.attempts.append(Attempt("SRV", candidate.target, "no SRV record"))
             for host, port in targets:
+                # Outlook asks the user here; loopback keeps the credentials on this host
+                if not (related(host, self._domains) or is_loopback(host)):
+                    self.attempts.append(Attempt(
+                        "SRV", candidate.target, f"{host} port {port} refused: unrelated to "
+                        f"{', '.join(sorted(self._domains))} (the request carries the "
+                        "credentials; pin it with --autodiscover-url to trust it)"))
+                    continue
                 self.attempts.append(Attempt("SRV", candidate.target, f"{host} port {port}"))
                 yield srv_url(host, port), self._share(last)
         elif candidate.kind == "redirect":
@@ -359,8 +389,7 @@ def _summary(answer: PoxAnswer) -> str:
     action = (answer.action or "settings").lower()
     if answer.error_code is not None:
         return f"Autodiscover error {answer.error_code}"
-    if action == "redirectaddr":
-        return f"redirectAddr to {answer.redirect}"
-    if action == "redirecturl":
-        return f"redirectUrl to {answer.redirect}"
+    if action in ("redirectaddr", "redirecturl"):
+        kind = "redirectAddr" if action == "redirectaddr" else "redirectUrl"
+        return f"{kind} to {one_line(answer.redirect or '')}"
     return f"settings, {answer.offer.text}"

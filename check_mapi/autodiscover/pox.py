@@ -52,9 +52,21 @@ def _escape(text: str) -> str:
 
 def pox_headers(address: str) -> list[tuple[str, str]]:
     """X-MapiHttpCapability: without it no mapiHttp block comes back ([MS-OXDSCLI] 3.2.5.1);
-    X-AnchorMailbox routes the request to the mailbox's server; X-ClientCanHandle as Outlook."""
+    X-AnchorMailbox routes the request to the mailbox's server (left out for an address no
+    header can carry: ``auth.identity``); X-ClientCanHandle as Outlook."""
+    from ..auth.identity import header_address  # the caller has loaded auth already
+
+    anchor = header_address(address)
     return [("Content-Type", "text/xml; charset=utf-8"), ("X-MapiHttpCapability", "1"),
-            ("X-AnchorMailbox", address), ("X-ClientCanHandle", "Negotiate, ExHttpInfo")]
+            *([("X-AnchorMailbox", anchor)] if anchor else []),
+            ("X-ClientCanHandle", "Negotiate, ExHttpInfo")]
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Server text for a message: control characters (line breaks among them) as spaces,
+    runs of spaces as one, at most ``limit`` characters."""
+    shown = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 class MapiHttpUrls(Value):
@@ -187,6 +199,9 @@ def parse_xml(raw: bytes) -> Element:
     parser.CharacterDataHandler = builder.data
     try:
         parser.Parse(raw, True)
+    except LookupError:  # the XML declaration names an encoding Python does not know
+        raise AutodiscoverError("malformed Autodiscover XML: unknown encoding declared") \
+            from None
     except _RefusedError:
         raise AutodiscoverError("Autodiscover response refused: it declares a DOCTYPE or "
                                 "entities (XML entity attack?)") from None
@@ -230,8 +245,9 @@ def parse_pox(raw: bytes) -> PoxAnswer:
         raise AutodiscoverError("Autodiscover response without a Response element")
     error = _child(response, "Error")
     if error is not None:
-        return PoxAnswer(error_code=_text(error, "ErrorCode") or "(none)",
-                         error_message=_text(error, "Message"))
+        message = _text(error, "Message")
+        return PoxAnswer(error_code=one_line(_text(error, "ErrorCode") or "(none)", 40),
+                         error_message=one_line(message) if message else None)
     user, account = _child(response, "User"), _child(response, "Account")
     if account is None:
         raise AutodiscoverError("Autodiscover response without an Account element")
@@ -270,13 +286,22 @@ def parse_v2(raw: bytes) -> str:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise AutodiscoverError("Autodiscover v2 answer is not JSON") from None
+    except RecursionError:  # thousands of nested arrays: json's C scanner stops cleanly
+        raise AutodiscoverError("Autodiscover v2 answer is nested too deeply") from None
     if not isinstance(data, dict):
         raise AutodiscoverError("Autodiscover v2 answer is not a JSON object")
     if "ErrorCode" in data:
-        message = data.get("ErrorMessage")
-        raise AutodiscoverError(f"Autodiscover v2 error {data['ErrorCode']}"
+        code, message = _scalar(data["ErrorCode"], 40), _scalar(data.get("ErrorMessage"))
+        raise AutodiscoverError(f"Autodiscover v2 error {code}"
                                 + (f": {message}" if message else ""))
     url = data.get("Url")
     if not isinstance(url, str) or not url:
         raise AutodiscoverError("Autodiscover v2 answer has no Url")
     return url
+
+
+def _scalar(value: object, limit: int = 200) -> str:
+    """A JSON value for a message: text and numbers as one line, anything else unnamed."""
+    if value is None or isinstance(value, (dict, list)):
+        return "" if value is None else "(not text)"
+    return one_line(str(value), limit)

@@ -82,7 +82,7 @@ def read_mailbox_file(path: str) -> list[MailboxLine]:
 
     text = _read(path)
     lines = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):  # not splitlines(): \v, \x85 ...
         where = f"{path}:{number}"
         try:
             words = shlex.split(raw, comments=True)

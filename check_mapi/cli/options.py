@@ -30,6 +30,7 @@ from .secrets import (
     PASSWORD_ENV,
     PROXY_PASSWORD_ENV,
     TOKEN_ENV,
+    clean_secret,
     read_secret_file,
 )
 
@@ -44,6 +45,8 @@ MAX_PARALLEL = 256
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
 # Monitoring Plugins range syntax: [@][start:][end], start may be ~ (negative infinity).
 _RANGE = re.compile(rf"@?(?:(?:{_NUMBER}|~)?:)?(?:{_NUMBER})?")
+_BOUND = re.compile(r"[0-9~]")  # a range names a start or an end: not "@", ":" or "@:"
+MAX_LEGACY_DN = 4096  # real ones are ~150 characters; RopLogon's Essdn has a 16-bit size
 
 
 def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
@@ -58,6 +61,7 @@ def plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     if not 1 <= args.parallel <= MAX_PARALLEL:
         raise ConfigError(f"--parallel {args.parallel}: give 1 to {MAX_PARALLEL}")
     ranges = _ranges(args)
+    _ascii_text("--client-application", args.client_application, 256)
     mailboxes = _mailboxes(args, env, lines, many)
     run = RunSettings(
         timeout=args.timeout, timeout_state=ServiceState[args.timeout_state.upper()],
@@ -139,7 +143,7 @@ def _range(flags: tuple[str, ...], spec: str | None) -> str | None:
     if spec is None:
         return None
     text = spec.strip()
-    if not text or not _RANGE.fullmatch(text):
+    if not _RANGE.fullmatch(text) or not _BOUND.search(text):
         raise ConfigError(f"{'/'.join(flags)}: invalid range {spec!r} (expected "
                           "[@][start:][end], e.g. 10, 5:, ~:10, @1:2)")
     start, _, end = text.lstrip("@").rpartition(":")
@@ -155,11 +159,15 @@ def _secret(file: str | None, env_name: str, plain: str | None, what: str,
             env: Mapping[str, str]) -> Secret | None:
     """From the --WHAT-file, the environment variable, or --WHAT, in that order."""
     if file:
-        return Secret(read_secret_file(file, f"{what.replace('-', ' ')} file"),
-                      f"--{what}-file {file}")
-    if env.get(env_name):
-        return Secret(env[env_name], f"${env_name}")
-    return Secret(plain, f"--{what}") if plain else None
+        value = read_secret_file(file, f"{what.replace('-', ' ')} file")
+        origin = f"--{what}-file {file}"
+    elif env.get(env_name):
+        value, origin = env[env_name], f"${env_name}"
+    elif plain:
+        value, origin = plain, f"--{what}"
+    else:
+        return None
+    return Secret(clean_secret(value, origin, what.replace("-", " ")), origin)
 
 
 def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> AuthSpec:
@@ -209,11 +217,14 @@ def _connection(args: argparse.Namespace, env: Mapping[str, str]) -> ConnectionS
                           f"{PROXY_PASSWORD_ENV}")
     key_secret = None
     if args.client_key_password_file:
-        key_secret = Secret(read_secret_file(args.client_key_password_file,
-                                             "client key password file"),
-                            f"--client-key-password-file {args.client_key_password_file}")
+        origin = f"--client-key-password-file {args.client_key_password_file}"
+        key_secret = Secret(clean_secret(read_secret_file(args.client_key_password_file,
+                                                          "client key password file"),
+                                         origin, "client key passphrase"), origin)
     elif env.get(KEY_PASSWORD_ENV):
-        key_secret = Secret(env[KEY_PASSWORD_ENV], f"${KEY_PASSWORD_ENV}")
+        origin = f"${KEY_PASSWORD_ENV}"
+        key_secret = Secret(clean_secret(env[KEY_PASSWORD_ENV], origin,
+                                         "client key passphrase"), origin)
     if (args.client_key or key_secret) and not args.client_cert:
         raise ConfigError("--client-key and its password need --client-cert")
     settings = ConnectionSettings(
@@ -259,8 +270,10 @@ def _proxy_url(option: str, text: str) -> tuple[str, str | None, Secret | None]:
         raise ConfigError(f"{option} {shown[:200]!r}: only http:// proxies are supported "
                           "(not TLS to the proxy itself)")
     user = unquote(parts.username) if parts.username else None
-    secret = (Secret(unquote(parts.password), f"{option} URL") if parts.password is not None
-              else None)
+    password = None if parts.password is None else unquote(parts.password)
+    secret = None if password is None else Secret(
+        clean_secret(password, f"{option} URL", "proxy password") if password else "",
+        f"{option} URL")
     url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     return url, user, secret
 
@@ -319,10 +332,28 @@ def _http_url(option: str, text: str) -> str:
     return text
 
 
+def _ascii_text(option: str, text: str, limit: int) -> None:
+    """Visible ASCII and spaces, at most ``limit`` characters: for a value the protocol
+    carries as ASCII (an HTTP header, a LegacyDN in Connect and RopLogon)."""
+    if not all(" " <= c <= "~" for c in text):
+        raise ConfigError(f"{option} {text[:200]!r} must be printable ASCII (it is sent in "
+                          "an ASCII field of the protocol)")
+    if len(text) > limit:
+        raise ConfigError(f"{option} is {len(text)} characters long: at most {limit}")
+
+
 def _endpoint_options(args: argparse.Namespace) -> None:
-    """--url and --legacy-dn skip Autodiscover: both or neither, not with its own options."""
+    """--url and --legacy-dn skip Autodiscover: both or neither, not with its own options.
+
+    An internationalized address (non-ASCII) is fine; a control character is not: it
+    would end a header or a line of the output."""
     if not args.mailbox.strip():
         raise ConfigError("missing -m/--mailbox")
+    if not args.mailbox.isprintable():
+        raise ConfigError(f"-m/--mailbox {args.mailbox[:200]!r} contains a control "
+                          "character")
+    if args.legacy_dn:
+        _ascii_text("--legacy-dn", args.legacy_dn, MAX_LEGACY_DN)
     if not args.url and "@" not in args.mailbox.strip("@"):
         raise ConfigError(f"-m/--mailbox {args.mailbox!r} is not an SMTP address, which "
                           "Autodiscover needs")

@@ -103,6 +103,25 @@ def read_secret_file(path: str, what: str) -> str:
     return secret
 
 
+def clean_secret(value: str, origin: str, kind: str) -> str:
+    """The secret without the line ends around it (``$(cat file)``, an editor's newline);
+    a token also without surrounding spaces, tabs and vertical tabs, since none is part of
+    one. What remains must be sendable: a token is visible ASCII (RFC 6750 b64token), a
+    password holds no control character. The reason names the source, never the value."""
+    token = kind == "token"
+    text = value.strip() if token else value.strip("\r\n")
+    if not text:
+        raise ConfigError(f"the {kind} from {origin} is empty")
+    if token and not all("!" <= c <= "~" for c in text):
+        raise ConfigError(f"the token from {origin} contains a space, a control character "
+                          "or a non-ASCII character, which no bearer token has")
+    if not token and any(c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029"
+                         for c in text):
+        raise ConfigError(f"the {kind} from {origin} contains a control character "
+                          "(a line break or tab copied with it?)")
+    return text
+
+
 def _require_regular(path: str, what: str, info: os.stat_result) -> None:
     if stat.S_ISREG(info.st_mode):
         return

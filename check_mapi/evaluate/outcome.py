@@ -179,8 +179,9 @@ def ok_text(result: ProbeResult) -> str:
     """``<mailbox> logged on in ...``, or ``<mailbox>: <what Autodiscover showed>[; logged
     on in ...]`` when the comparison with the settings has something to say."""
     seconds = result.timings.get("connect", 0.0) + result.timings.get("logon", 0.0)
-    logged_on = (f"logged on in {seconds:.2f} s, Inbox {result.item_count} "
-                 f"item{'' if result.item_count == 1 else 's'}")
+    count = result.item_count
+    logged_on = f"logged on in {seconds:.2f} s" + (
+        "" if count is None else f", Inbox {count} item{'' if count == 1 else 's'}")
     verdict = result.verdict
     if verdict is None or verdict.text is None:
         return f"{result.mailbox.address} {logged_on}"

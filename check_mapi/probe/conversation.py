@@ -73,13 +73,19 @@ def logon(session: MapiSession, legacy_dn: str, deadline: Deadline) -> tuple[int
     _check_rop(rop)
     if isinstance(rop, RopLogonRedirectResponse):
         raise RopError(f"RopLogon: mailbox is on another server (ecWrongServer): "
-                       f"{rop.server_name}", RopId.RopLogon, rop.return_value)
+                       f"{_one_line(rop.server_name)}", RopId.RopLogon, rop.return_value)
     if not isinstance(rop, RopLogonResponse):
         raise ProtocolError("RopLogon: the server answered a public folder logon")
     handles = response.rop_buffers[0].server_object_handle_table
     if not handles or handles[0] == NO_HANDLE:
         raise ProtocolError("RopLogon: no logon handle in the server object handle table")
-    return handles[rop.output_handle_index], rop.folder_ids[INBOX]
+    index = rop.output_handle_index
+    if index >= len(handles) or handles[index] == NO_HANDLE:
+        raise ProtocolError(f"RopLogon: OutputHandleIndex {index} names no handle in the "
+                            f"server object handle table ({len(handles)} entries)")
+    if len(rop.folder_ids) <= INBOX:
+        raise ProtocolError(f"RopLogon: {len(rop.folder_ids)} folder ids, no Inbox")
+    return handles[index], rop.folder_ids[INBOX]
 
 
 def inbox(session: MapiSession, logon_handle: int, inbox_fid: int, rows: int,
@@ -128,6 +134,12 @@ def _item(cells: Sequence[object]) -> InboxItem:
         sender=_str(values.get(PidTagSenderName)),
         size=size if isinstance(size, int) else None,
         read=bool(flags & MSGFLAG_READ) if isinstance(flags, int) else None)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Server text for the status line: control characters as spaces, at most ``limit``."""
+    shown = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def _str(value: object) -> str | None:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from ..autodiscover import cache as autodiscover_cache
-from ..autodiscover.discovery import Discoverer
-from ..autodiscover.pox import PoxAnswer
+from ..autodiscover.discovery import Discoverer, endpoint_problem
+from ..autodiscover.pox import PoxAnswer, one_line
 from ..autodiscover.record import AutodiscoverRecord
 from ..autodiscover.verdict import judge
 from ..deadline import Budget
@@ -67,6 +67,18 @@ def _discover(discoverer: Discoverer, run: RunSettings, mailbox: MailboxSettings
     _decide(record.answer, run, mailbox, result)
 
 
+MAX_LEGACY_DN = 4096  # as cli.options: real ones are ~150 characters; RopLogon's is 16-bit
+
+
+def legacy_dn_problem(legacy_dn: str) -> str | None:
+    """Why Connect and RopLogon cannot carry this LegacyDN (ASCII strings there)."""
+    if not all(" " <= c <= "~" for c in legacy_dn):
+        return "not printable ASCII"
+    if len(legacy_dn) > MAX_LEGACY_DN:
+        return f"{len(legacy_dn)} characters long, at most {MAX_LEGACY_DN}"
+    return None
+
+
 def _decide(answer: PoxAnswer, run: RunSettings, mailbox: MailboxSettings,
             result: ProbeResult) -> None:
     verdict = result.verdict = judge(answer, mailbox.vantage, run.drift_state,
@@ -77,11 +89,24 @@ def _decide(answer: PoxAnswer, run: RunSettings, mailbox: MailboxSettings,
     if not answer.legacy_dn:
         result.fail("autodiscover", ProtocolError("Autodiscover's answer has no LegacyDN"))
         return
-    url = verdict.endpoint.url or ""
-    problem = url_problem(url)
+    problem = legacy_dn_problem(answer.legacy_dn)
     if problem:  # server data: CRITICAL at the step that brought it
         result.fail("autodiscover", ProtocolError(
-            f"Autodiscover's {verdict.endpoint.kind or 'MailStore URL'} {url[:200]!r} is "
-            f"malformed ({problem})"))
+            f"Autodiscover's LegacyDN {one_line(answer.legacy_dn, 60)!r} is unusable "
+            f"({problem})"))
+        return
+    url = verdict.endpoint.url or ""
+    kind = verdict.endpoint.kind or "MailStore URL"
+    problem = url_problem(url)
+    if problem:
+        result.fail("autodiscover", ProtocolError(
+            f"Autodiscover's {kind} {url[:200]!r} is malformed ({problem})"))
+        return
+    record = result.autodiscover
+    addresses = [a for a in (mailbox.address, record.address if record else None) if a]
+    problem = endpoint_problem(url, record.url or "", addresses) if record else None
+    if problem:
+        result.fail("autodiscover", ProtocolError(
+            f"Autodiscover's {kind} {url[:200]} refused: {problem}"))
         return
     result.url, result.legacy_dn = url, answer.legacy_dn

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..auth import flow_for, report_of
+from ..auth.identity import header_address
 from ..deadline import Budget
 from ..errors import MapiError
 from ..resolver import explain as resolver_explain
@@ -56,7 +57,7 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
                 autodiscover(transport, budget, auth, run=run, mailbox=mailbox, result=result)
             if result.url is not None and result.legacy_dn is not None and result.ok:
                 session = MapiSession(transport, result.url, auth, run.client_application,
-                                      user_identity=mailbox.address)
+                                      user_identity=header_address(mailbox.address))
                 result.request_guid, result.client_info = (session.request_guid,
                                                            session.client_info)
                 try:

@@ -1,0 +1,76 @@
+"""``--timeout-state`` changes the state, not the story: a timeout never claims a logon.
+And a few server values that the transport and the session read (X-ResponseCode, a
+Set-Cookie value): CRITICAL naming the step, never "internal error"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from ..conftest import Emulators
+from .conftest import SMTP, Request, Server, cli, emulator_config, mailbox, mapi, passed_on
+
+Relay = Callable[..., Server]
+TIMED_OUT = "timed out: the check's time budget ran out"
+
+
+@pytest.mark.parametrize("step", ["connect", "inbox"])
+@pytest.mark.parametrize("state", [("ok", 0), ("warning", 1)])
+def test_a_timeout_with_a_milder_state_still_says_it_timed_out(
+        start: Emulators, step: str, state: tuple[str, int]) -> None:
+    fault = f'[[mailbox.fault]]\nstep = "{step}"\npending_forever = true\n'
+    emulator = start(emulator_config(mailbox(extra=fault)))
+    outcome = mapi(emulator.url, "--timeout-state", state[0], "-t", "2")
+    assert (outcome.code, outcome.status) == (
+        state[1], f"MAPI {state[0].upper()} - {SMTP}: {step} failed: {TIMED_OUT}")
+    assert "logged on" not in outcome.output and "None" not in outcome.output
+    assert outcome.perfdata["availability"] == "0;;;0;1"
+
+
+def test_an_autodiscover_timeout_with_state_ok(start: Emulators) -> None:
+    fault = '[[mailbox.fault]]\nstep = "autodiscover"\nlatency_ms = 9000\n'
+    emulator = start(emulator_config(mailbox(extra=fault)))
+    outcome = cli("-m", SMTP, "--autodiscover-url", emulator.autodiscover_url, "--auth",
+                  "basic", "--timeout-state", "ok", "-t", "2")
+    assert (outcome.code, outcome.status) == (
+        0, f"MAPI OK - {SMTP}: autodiscover failed: {TIMED_OUT}")
+    assert outcome.perfdata["availability"] == "0;;;0;1"
+
+
+def _on_connect(extra: bytes) -> Callable[[Request, httpx.Response], bytes | None]:
+    def rewrite(request: Request, answer: httpx.Response) -> bytes | None:
+        if request.headers.get("x-requesttype") != "Connect":
+            return None
+        answer.headers.pop("X-ResponseCode", None)
+        return passed_on(answer, raw_headers=extra)
+    return rewrite
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="check_mapi/transport/client.py _as_int: str.isdigit() accepts "
+                          "Unicode digits (owned by the transport work of issue 14)")
+@pytest.mark.parametrize("value", ["²".encode(), "٣".encode(), "²".encode("latin-1")])
+def test_a_unicode_digit_x_response_code_is_critical(start: Emulators, relay: Relay,
+                                                      value: bytes) -> None:
+    emulator = start(emulator_config())
+    server = relay(emulator.url, _on_connect(b"X-ResponseCode: " + value + b"\r\n"))
+    outcome = mapi(server.url)
+    assert "internal error" not in outcome.output
+    assert outcome.code == 2
+    assert outcome.status.startswith(f"MAPI CRITICAL - {SMTP}: connect failed: malformed "
+                                     "X-ResponseCode"), outcome.status
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="check_mapi/probe/session.py _keep_cookies sends back a cookie no "
+                          "header can carry (owned by the session work of issue 14)")
+def test_a_non_ascii_cookie_does_not_break_the_session(start: Emulators,
+                                                       relay: Relay) -> None:
+    emulator = start(emulator_config())
+    server = relay(emulator.url, _on_connect("Set-Cookie: extra=vä; path=/\r\n".encode()))
+    outcome = mapi(server.url)
+    assert "internal error" not in outcome.output
+    assert outcome.code == 0, outcome.output
+    assert emulator.stats().open_sessions == 0
