@@ -48,6 +48,15 @@ def refuse_plain_text(url: httpx.URL, consent: bool) -> None:
                       "--allow-basic-over-http)")
 
 
+def refuse_plain_token(url: httpx.URL) -> None:
+    """A bearer token goes over TLS only (RFC 6750 5.3), or to loopback: whoever reads it
+    can use it until it expires. No consent option: Exchange Online is https."""
+    if url.scheme == "https" or is_loopback(url.host):
+        return
+    raise ConfigError(f"refusing to send the OAuth token over plain http to {url.host}: "
+                      "anyone on the network could use it (use https)")
+
+
 def is_loopback(host: str) -> bool:
     if host.lower().rstrip(".") == "localhost":
         return True

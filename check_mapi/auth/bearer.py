@@ -6,6 +6,7 @@ from collections.abc import Generator
 
 import httpx
 
+from .basic import refuse_plain_token
 from .report import AuthReport
 
 
@@ -22,6 +23,7 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.report.start()
+        refuse_plain_token(request.url)
         self.report.legs = 1
         request.headers["Authorization"] = self._header
         yield request

@@ -28,6 +28,7 @@ import httpx
 from ..deadline import Deadline
 from ..errors import AuthError, MapiError
 from ..settings import EXO_SCOPE, AuthSpec
+from .basic import refuse_plain_token
 from .msal_http import MsalHttp
 from .report import AuthReport
 from .store import TokenStore, identity_key
@@ -116,6 +117,7 @@ class OAuthAuth(httpx.Auth):
         self.report.start()
         if self._token is None:  # the probe runs cached() or acquire() first: a bug
             raise AuthError("no OAuth access token")
+        refuse_plain_token(request.url)
         self.report.legs = 1
         request.headers["Authorization"] = f"Bearer {self._token}"
         yield request

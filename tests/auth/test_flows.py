@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from check_mapi.auth.basic import GuardedBasicAuth
+from check_mapi.auth.bearer import BearerAuth
 from check_mapi.auth.binding import certificate_hash
 from check_mapi.emulator import Emulator
 from check_mapi.errors import ConfigError
@@ -240,3 +241,27 @@ def test_server_closing_during_the_handshake_is_not_a_wrong_password(start: Emul
         f"MAPI CRITICAL - {SMTP}: connect failed: HTTP 401 Unauthorized: the server closed "
         "the connection during the NTLM handshake (it authenticates one connection: a load "
         "balancer or proxy in between must keep it open)")
+
+
+def test_a_token_never_goes_in_clear_text_to_a_remote_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 6750 5.3: a bearer token over TLS only (or to loopback); whoever reads it can
+    use it. Refused before any request: no name is even looked up."""
+    looked_up: list[object] = []
+
+    def lookup(*args: object, **kwargs: object) -> list[object]:
+        looked_up.append(args)
+        return []
+
+    monkeypatch.setattr("socket.getaddrinfo", lookup)
+    outcome = Outcome(*run(["-m", SMTP, "--url", "http://mail.contoso.example/mapi/emsmdb/",
+                            "--legacy-dn", "/o=Contoso/cn=probe", "--auth", "bearer"],
+                           env={"CHECK_MAPI_TOKEN": "s3ntinel-token"}))
+    assert outcome.code == 3
+    assert outcome.status == (
+        f"MAPI UNKNOWN - {SMTP}: connect failed: refusing to send the OAuth token over plain "
+        "http to mail.contoso.example: anyone on the network could use it (use https)")
+    assert looked_up == []
+    assert "s3ntinel-token" not in outcome.output
+    request = httpx.Request("POST", "http://127.0.0.1:8080/mapi/emsmdb/")
+    assert next(BearerAuth("t").auth_flow(request)).headers["Authorization"] == "Bearer t"
