@@ -8,6 +8,7 @@ X-ResponseCode), 2.2.4 (the Connect/Execute/Disconnect bodies).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 
@@ -46,6 +47,8 @@ MAX_ROP_OUT = 0x10008  # [MS-OXCRPC] 4.2 uses 0x18008; 64 KiB + headers is plent
 SERVER_FACT_HEADERS = ("X-ServerApplication", "X-BackEndServer", "X-CalculatedBETarget",
                        "X-FEServer", "X-DiagInfo", "request-id")
 
+
+_COOKIE_SAFE = re.compile(r"[!#-+\--:<-\[\]-~]+")  # cookie-octet, RFC 6265 4.1.1
 
 class Connected(Value):
     """What Connect told us ([MS-OXCMAPIHTTP] 2.2.4.1.2)."""
@@ -141,10 +144,15 @@ class MapiSession:
         return _checked_body(request_type, exchange, report_of(self._auth))
 
     def _keep_cookies(self, exchange: HttpExchange) -> None:
+        """Keep what a Cookie header can carry (RFC 6265 4.1.1: visible ASCII without
+        ``;``, ``,``, ``"`` and ``\\``); a cookie that could not be sent back is dropped,
+        not allowed to break the next request and the Disconnect."""
         for line in exchange.set_cookies:
             name, sep, value = line.split(";", 1)[0].partition("=")
-            if sep and name.strip():
-                self._cookies[name.strip()] = value.strip()
+            name, value = name.strip(), value.strip()
+            if sep and name and _COOKIE_SAFE.fullmatch(name) and _COOKIE_SAFE.fullmatch(
+                    value or "x"):
+                self._cookies[name] = value
 
 
 def _handshake(exchange: HttpExchange, report: AuthReport | None) -> str | None:
@@ -180,6 +188,9 @@ def _body_or_raise(request_type: str, exchange: HttpExchange,
         after = (f", Retry-After {retry}" if retry else "") + (
             f", redirected to {location}" if location and 300 <= status < 400 else "")
         raise HttpStatusError(f"HTTP {status} {exchange.reason}{after}", status)
+    given = exchange.header("X-ResponseCode")
+    if given is not None and not (given.strip().isascii() and given.strip().isdigit()):
+        raise ProtocolError(f"malformed X-ResponseCode {given[:40]!r}")
     code = exchange.response_code
     if code:
         raise ResponseCodeError(f"X-ResponseCode {describe_response_code(code)}", code)

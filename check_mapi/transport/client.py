@@ -23,6 +23,7 @@ from ..errors import DecodeError, TransportTimeoutError
 from ..settings import ConnectionSettings
 from ..values import Value
 from ..wire import MetaTag, MetaTagEvent, ResponseStream, ResponseStreamParser
+from .bodies import ACCEPT_ENCODING
 from .errors import BUDGET_SPENT, mapped, url_problem
 from .facts import ConnectionFacts, connection_facts
 from .network import DeadlineBackend
@@ -34,6 +35,7 @@ Verify = ssl.SSLContext | bool  # what ssl_context() gives: built once, shared b
 __all__ = ["Auth", "HttpExchange", "HttpReply", "Transport", "Verify", "ssl_context",
            "url_problem"]
 MAX_TEXT = 300  # characters of a non-MAPI body kept for the diagnosis
+MAX_SKIPPED = 64 * 1024  # a longer error page is not read to its end (its connection closes)
 
 
 def ssl_context(settings: ConnectionSettings, tls_expected: bool = True) -> Verify:
@@ -119,7 +121,8 @@ class Transport:
         self._urls: dict[str, httpx.URL] = {}
         self._client = httpx.Client(transport=transport, follow_redirects=False,
                                     trust_env=False, cookies=_NoCookieJar(),
-                                    headers={"User-Agent": settings.user_agent})
+                                    headers={"User-Agent": settings.user_agent,
+                                             "Accept-Encoding": ACCEPT_ENCODING})
 
     def close(self) -> None:
         self._client.close()
@@ -200,10 +203,14 @@ class Transport:
         processing_after: float | None = None
         raw = bytearray()
         decode_error: DecodeError | None = None
+        skipped = 0  # bytes of a page or a broken stream read past what is kept
         for chunk in response.iter_bytes():
             _check(deadline)
             if not mapi or decode_error is not None:
                 raw += chunk[: MAX_TEXT * 4 - len(raw)]
+                skipped += len(chunk)
+                if skipped > MAX_SKIPPED:  # read on only to reuse the connection
+                    break
                 continue
             try:
                 for event in parser.feed(chunk):
@@ -259,7 +266,10 @@ def _facts(response: httpx.Response) -> ConnectionFacts | None:
 
 
 def _as_int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.strip().isdigit() else None
+    """A header's decimal number; None for anything else (str.isdigit alone would take
+    "²" and "٣", which int() then refuses or reads as 3)."""
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 _TAGS = re.compile(r"<[^>]*>")

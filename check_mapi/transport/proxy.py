@@ -28,6 +28,7 @@ import httpx
 
 from ..settings import ConnectionSettings
 from ..values import Value, field
+from .bodies import bounded
 from .errors import ProxyFailure, describe
 from .network import DeadlineBackend
 
@@ -290,6 +291,10 @@ class Routes(httpx.BaseTransport):
                                    if len(identity.password) >= MIN_SCRUBBED else []))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """The answer, its body decoded and capped here (``bodies``) whichever the way."""
+        return bounded(self._routed(request), request.url.host)
+
+    def _routed(self, request: httpx.Request) -> httpx.Response:
         if not self._settings.proxied(request.url.host):
             return self._direct.handle_request(request)
         if request.url.scheme == "http" and self._forward is not None:

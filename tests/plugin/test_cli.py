@@ -177,7 +177,7 @@ def test_internal_errors_are_unknown_without_class_names(
     monkeypatch.setattr("check_mapi.plugin.runner.run_probe", boom)
     code, output = cli(*base(), "--password", "x")
     assert (code, output) == (3, "MAPI UNKNOWN - internal error: boom\n")
-    code, output = cli(*base(), "--password", "x", "-v")
+    code, output = cli(*base(), "--password", "x", "-vvv")  # the traceback only at -vvv
     assert code == 3
     assert output.startswith("MAPI UNKNOWN - internal error: boom\nTraceback")
 

@@ -48,9 +48,6 @@ def _on_connect(extra: bytes) -> Callable[[Request, httpx.Response], bytes | Non
     return rewrite
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="check_mapi/transport/client.py _as_int: str.isdigit() accepts "
-                          "Unicode digits (owned by the transport work of issue 14)")
 @pytest.mark.parametrize("value", ["²".encode(), "٣".encode(), "²".encode("latin-1")])
 def test_a_unicode_digit_x_response_code_is_critical(start: Emulators, relay: Relay,
                                                       value: bytes) -> None:
@@ -63,9 +60,6 @@ def test_a_unicode_digit_x_response_code_is_critical(start: Emulators, relay: Re
                                      "X-ResponseCode"), outcome.status
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="check_mapi/probe/session.py _keep_cookies sends back a cookie no "
-                          "header can carry (owned by the session work of issue 14)")
 def test_a_non_ascii_cookie_does_not_break_the_session(start: Emulators,
                                                        relay: Relay) -> None:
     emulator = start(emulator_config())
