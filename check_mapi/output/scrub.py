@@ -31,9 +31,11 @@ from ..evaluation import Evaluation
 
 MASK = "***"
 MIN_SECRET = 6
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\*\*\*@)[^/?#\s]*@")  # *** stays
-_CREDENTIAL = re.compile(r"\b(Basic|Bearer)(\s+)[A-Za-z0-9._~+/=-]{12,}")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+# Compiled by ``re`` at their first use (its cache), and only used on text that can hold
+# them: compiling all three costs every run ~2.5 ms.
+_USERINFO = r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\*\*\*@)[^/?#\s]*@"  # an existing *** stays
+_CREDENTIAL = r"\b(Basic|Bearer)(\s+)[A-Za-z0-9._~+/=-]{12,}"
+_JWT = r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -56,9 +58,11 @@ class Scrubber:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, MASK)
-        text = _USERINFO.sub(r"\1", text)
-        text = _CREDENTIAL.sub(rf"\1\2{MASK}", text)
-        return _JWT.sub(MASK, text)
+        if "@" in text and "://" in text:
+            text = re.sub(_USERINFO, r"\1", text)
+        if "Basic" in text or "Bearer" in text:
+            text = re.sub(_CREDENTIAL, rf"\1\2{MASK}", text)
+        return re.sub(_JWT, MASK, text) if "eyJ" in text else text
 
     def evaluation(self, evaluation: Evaluation) -> Evaluation:
         """``evaluation`` with every text scrubbed (its perfdata as they are)."""
