@@ -90,6 +90,7 @@ class ServerFacts:
     deployment_id: uuid.UUID = DEFAULT_DEPLOYMENT_ID
     microsoft_online: bool = False
     idle_connection_timeout_s: float = 120.0
+    max_connections: int = 256  # beyond: 503 and close (capped.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +281,8 @@ def _server(t: Table) -> ServerFacts:
         deployment_id=_guid(t, "deployment_id", d.deployment_id),
         microsoft_online=t.get("microsoft_online", bool, d.microsoft_online),
         idle_connection_timeout_s=float(t.get("idle_connection_timeout_s", (int, float),
-                                              d.idle_connection_timeout_s)))
+                                              d.idle_connection_timeout_s)),
+        max_connections=_positive(t, "max_connections", d.max_connections))
     for name in ("internal_url", "external_url"):
         url = getattr(facts, name)
         if url is not None and not url.startswith(("http://", "https://")):

@@ -33,6 +33,9 @@ deployment_id = "30c3a927-42aa-5de8-91e3-8e5b4655ed00"
 microsoft_online = false
 # An idle keep-alive connection is closed after this many seconds.
 idle_connection_timeout_s = 120
+# At most this many connections at once; beyond it a new connection is answered 503 and
+# closed (counted in connections_refused).
+max_connections = 256
 
 [organization]
 # Set-OrganizationConfig -MapiHttpEnabled

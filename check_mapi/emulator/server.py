@@ -1,7 +1,9 @@
 """The HTTP/1.1 server: keep-alive, optional TLS, chunked MAPI/HTTP answers, and the
 :class:`Emulator` handle tests, benchmarks and ``check_mapi --demo`` use.
 
-Standard library only (``http.server``), one thread per TCP connection. Nothing is ever
+Standard library only (``http.server``), one thread per TCP connection, at most
+``[server] max_connections`` at once: beyond that a new connection is answered 503 and
+closed (``connections_refused``), so a flood cannot exhaust threads. Nothing is ever
 printed: request logging is switched off and errors (garbage, TLS failures, clients that
 go away) are counted in the statistics instead.
 """
@@ -14,7 +16,7 @@ import ssl
 import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from socketserver import TCPServer
 from types import TracebackType
@@ -24,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import config as config_module
 from .app import App
 from .auth import AuthResult, ConnectionAuth
+from .capped import CappedServer
 from .config import EmulatorConfig
 from .idp_hooks import IdentityHooks
 from .ntlm import tls_server_end_point
@@ -34,7 +37,7 @@ MAX_BODY = 4 * 1024 * 1024  # far above Exchange's own limits; beyond it: 413 an
 POLL_INTERVAL = 0.05
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(CappedServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -47,7 +50,7 @@ class _Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, app.config.server.max_connections, app.stats)
 
     def server_bind(self) -> None:
         TCPServer.server_bind(self)  # skip HTTPServer's getfqdn(): a DNS lookup at start-up
@@ -165,26 +168,34 @@ class _Handler(BaseHTTPRequestHandler):
         return found
 
     def _read_body(self) -> bytes | None:
-        coding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
-        if coding == "chunked":
-            return self._read_chunked()
-        if coding:
-            self.send_error(501, "Unsupported Transfer-Encoding")
-            return None
-        length = (self.headers.get("Content-Length") or "0").strip()
-        if not (length.isdigit() and length.isascii()):
-            self.send_error(400, "Bad Content-Length")
-            return None
-        size = int(length)
-        if size > MAX_BODY:
-            self.send_error(413, "Request Entity Too Large")
+        """The request body; None once an error is answered (and the connection closed)."""
+        problem = self._framing_problem()
+        if problem is not None:
+            self.send_error(*problem)
             self.close_connection = True
             return None
+        if (self.headers.get("Transfer-Encoding") or "").strip():  # chunked: checked above
+            return self._read_chunked()
+        size = int((self.headers.get("Content-Length") or "0").strip())
         body = self.rfile.read(size)
         if len(body) != size:
             self.close_connection = True
             return None
         return body
+
+    def _framing_problem(self) -> tuple[int, str] | None:
+        """Why the body cannot be read. Ambiguous framing (two Content-Lengths, or one with
+        Transfer-Encoding) is refused before waiting for any body (RFC 9112 6.3)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1 or (lengths and "Transfer-Encoding" in self.headers):
+            return 400, "Ambiguous message framing"
+        coding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        if coding not in ("", "chunked"):
+            return 501, "Unsupported Transfer-Encoding"
+        length = (lengths[0] if lengths else "0").strip()
+        if not (length.isdigit() and length.isascii()):
+            return 400, "Bad Content-Length"
+        return (413, "Request Entity Too Large") if int(length) > MAX_BODY else None
 
     def _read_chunked(self) -> bytes | None:
         parts: list[bytes] = []

@@ -18,7 +18,8 @@ requests it should. Every counter (the README's emulator section lists the same)
   ``auth_challenges`` (401 answers sent by authentication), ``open_sessions`` (mailbox
   Session Contexts), ``sessions_created``, ``sessions_disconnected``, ``sessions_expired``,
   ``errors`` (malformed HTTP, TLS
-  failures, a client gone mid-answer), ``faults_applied`` (answers a configured fault shaped).
+  failures, a client gone mid-answer), ``faults_applied`` (answers a configured fault shaped),
+  ``connections_refused`` (answered 503 and closed: ``[server] max_connections`` reached).
 * ``identity_requests`` (by operation) and ``identity_errors`` (by AADSTS code): the identity
   provider's own counters, which also record what is done on its ``/_emulator/`` pages.
 
@@ -49,6 +50,7 @@ class StatsSnapshot:
     http_statuses: dict[str, int]
     errors: int  # malformed HTTP, TLS failures, client gone mid-answer
     faults_applied: int
+    connections_refused: int = 0  # beyond [server] max_connections: 503 and closed
     identity_requests: dict[str, int] = field(default_factory=dict)
     identity_errors: dict[str, int] = field(default_factory=dict)  # by AADSTS code
 
@@ -108,6 +110,7 @@ class Stats:
                 sessions_expired=n["sessions_expired"],
                 response_codes=dict(self._response_codes), http_statuses=dict(self._statuses),
                 errors=n["errors"], faults_applied=n["faults_applied"],
+                connections_refused=n["connections_refused"],
                 identity_requests=dict(self._identity),
                 identity_errors=dict(self._identity_errors))
 
