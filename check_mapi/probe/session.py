@@ -48,6 +48,7 @@ SERVER_FACT_HEADERS = ("X-ServerApplication", "X-BackEndServer", "X-CalculatedBE
                        "X-FEServer", "X-DiagInfo", "request-id")
 
 
+MIN_COOKIE = 6  # shorter values (a "1", a "true") would mask ordinary words
 _COOKIE_SAFE = re.compile(r"[!#-+\--:<-\[\]-~]+")  # cookie-octet, RFC 6265 4.1.1
 
 class Connected(Value):
@@ -141,7 +142,26 @@ class MapiSession:
             stream.elapsed_time if stream else None,
             tuple((n, v) for n in SERVER_FACT_HEADERS if (v := exchange.header(n)) is not None),
             exchange.connection, _handshake(exchange, report_of(self._auth))))
-        return _checked_body(request_type, exchange, report_of(self._auth))
+        try:
+            return _checked_body(request_type, exchange, report_of(self._auth))
+        except ProtocolError as err:
+            self._hide_cookies(err)
+            raise
+
+    def _hide_cookies(self, err: ProtocolError) -> None:
+        """The session's cookie values out of what an error page or reason phrase echoed:
+        they are the session's credentials for as long as it lives."""
+        values = sorted((v for v in self._cookies.values() if len(v) >= MIN_COOKIE),
+                        key=len, reverse=True)
+
+        def hidden(text: str) -> str:
+            for value in values:
+                text = text.replace(value, "***")
+            return text
+
+        err.server_text = hidden(err.server_text)
+        if err.args and isinstance(err.args[0], str):
+            err.args = (hidden(err.args[0]), *err.args[1:])
 
     def _keep_cookies(self, exchange: HttpExchange) -> None:
         """Keep what a Cookie header can carry (RFC 6265 4.1.1: visible ASCII without

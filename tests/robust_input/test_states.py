@@ -10,7 +10,17 @@ import httpx
 import pytest
 
 from ..conftest import Emulators
-from .conftest import SMTP, Request, Server, cli, emulator_config, mailbox, mapi, passed_on
+from .conftest import (
+    SMTP,
+    Request,
+    Server,
+    cli,
+    emulator_config,
+    mailbox,
+    mapi,
+    passed_on,
+    response,
+)
 
 Relay = Callable[..., Server]
 TIMED_OUT = "timed out: the check's time budget ran out"
@@ -68,3 +78,30 @@ def test_a_non_ascii_cookie_does_not_break_the_session(start: Emulators,
     assert "internal error" not in outcome.output
     assert outcome.code == 0, outcome.output
     assert emulator.stats().open_sessions == 0
+
+
+def test_an_error_page_echoing_the_session_cookies_does_not_show_them(
+        start: Emulators, relay: Relay) -> None:
+    """The session's cookies are its credentials while it lives: an error page (or a
+    reason phrase) that echoes the request's Cookie header shows *** instead."""
+    emulator = start(emulator_config())
+    seen: list[str] = []
+
+    def echo(request: Request, answer: httpx.Response) -> bytes | None:
+        if request.headers.get("x-requesttype") != "Execute":
+            return None
+        cookie = request.headers.get("cookie", "")
+        seen.append(cookie)
+        return response(500, [("Content-Type", "text/html")],
+                        f"<html><body>Cookie was: {cookie}</body></html>".encode(),
+                        reason=f"Error {cookie}"[:200])
+
+    server = relay(emulator.url, echo)
+    outcome = mapi(server.url, "-vvv")
+    assert outcome.code == 2
+    assert outcome.status.startswith(f"MAPI CRITICAL - {SMTP}: logon failed: HTTP 500 ")
+    values = [part.split("=", 1)[1] for part in seen[0].split("; ")]
+    assert [v for v in values if len(v) >= 6]  # the session's cookies were echoed
+    assert "Cookie was:" in outcome.output
+    for value in values:
+        assert len(value) < 6 or value not in outcome.output, outcome.output
