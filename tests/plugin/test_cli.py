@@ -214,7 +214,8 @@ def test_documented_flags_exist() -> None:
     other_tools = {"--no-install-recommends", "--include", "--fail-under",  # apt, coverage
                    "--no-deps", "--no-index", "--find-links", "--upgrade",  # pip
                    "--force-reinstall", "--force", "--python",  # pip, pipx
-                   "--accept-config"}  # icinga2 node setup
+                   "--accept-config",  # icinga2 node setup
+                   "--no-cov"}  # pytest-cov, in the long fuzz profile's command
     bench = _bench_flags()  # python -m check_mapi.bench
     assert found - known - wire_only - emulator_only - bench - other_tools == set()
     assert {"--mailbox", "--url", "--legacy-dn", "--password-file", "--extra-opts"} <= found
