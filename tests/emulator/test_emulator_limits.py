@@ -101,8 +101,7 @@ def test_connections_beyond_the_cap_get_503_and_are_closed(start: Emulators) -> 
         for sock in held:
             sock.close()
     assert emulator.stats().connections_refused == 1
-    assert served_again(emulator)
-    assert emulator.stats().connections_refused == 1
+    assert served_again(emulator)  # (its tries before the slots free up may be refused too)
 
 
 def served_again(emulator: Emulator, tls: Tls | None = None) -> bool:
