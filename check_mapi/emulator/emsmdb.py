@@ -104,13 +104,18 @@ def _handle(req: Request, ep: Endpoint) -> Reply:
     return _HANDLERS[kind.lower()](req, ep, mailbox)
 
 
-def _check_headers(req: Request, ep: Endpoint) -> None:
+def check_client_headers(req: Request, ep: Endpoint) -> None:
+    """The headers every MAPI/HTTP request carries (mailbox and address book alike)."""
     for name in REQUIRED_HEADERS:
         if not (req.header(name) or "").strip():
             raise _refuse(req, ep, 7, f"missing header {name}")
     application = (req.header("X-ClientApplication") or "").strip()
     if not CLIENT_APPLICATION.fullmatch(application):
         raise _refuse(req, ep, 7, f"X-ClientApplication {application!r} is not Name/a.b.c.d")
+
+
+def _check_headers(req: Request, ep: Endpoint) -> None:
+    check_client_headers(req, ep)
     kind = (req.header("X-RequestType") or "").strip().lower()
     if kind not in _HANDLERS:
         raise _refuse(req, ep, 5, "unknown X-RequestType")

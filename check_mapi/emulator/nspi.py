@@ -25,14 +25,13 @@ from ..errors import DecodeError
 from ..wire import Reader, Writer
 from .config import Mailbox
 from .emsmdb import (
-    CLIENT_APPLICATION,
     CONTENT_TYPES,
     MAX_REQUEST_BYTES,
-    REQUIRED_HEADERS,
     Endpoint,
     _answer,  # the mailbox endpoint's reply shapes, shared on purpose
     _refuse,
     _Refused,
+    check_client_headers,
 )
 from .reply import Reply, Request, status_page
 from .sessions import new_cookie_value
@@ -99,12 +98,7 @@ def _handle(req: Request, ep: Endpoint, contexts: Contexts) -> Reply:
         return status_page(400, ep.config.server, fault=False)
     if ep.config.by_mailbox_id(mailbox_id.partition("@")[0]) is None:
         return status_page(404, ep.config.server, fault=False)
-    for name in REQUIRED_HEADERS:
-        if not (req.header(name) or "").strip():
-            raise _refuse(req, ep, 7, f"missing header {name}")
-    application = (req.header("X-ClientApplication") or "").strip()
-    if not CLIENT_APPLICATION.fullmatch(application):
-        raise _refuse(req, ep, 7, f"X-ClientApplication {application!r} is not Name/a.b.c.d")
+    check_client_headers(req, ep)
     kind = (req.header("X-RequestType") or "").strip().lower()
     handler = _HANDLERS.get(kind)
     if handler is None:
