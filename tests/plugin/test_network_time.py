@@ -7,14 +7,45 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from check_mapi.deadline import Deadline
-from check_mapi.transport.network import DeadlineBackend, _arrival
+from check_mapi.transport.network import _SO_TIMESTAMPNS, DeadlineBackend, _arrival
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="SO_TIMESTAMPNS is Linux's")
+
+
+@pytest.fixture
+def stamping() -> Iterator[None]:
+    """The kernel's time-stamping switched on and working before the test's exchange.
+
+    Linux turns receive time-stamps on machine-wide when the first socket asks, but
+    later, from a work queue; until then TCP data arrives unstamped (seen on a loaded CI
+    machine: the test's only answer came before the switch). Production falls back to
+    wall time for such a read; here a held socket keeps the switch on, and a loopback
+    exchange proves it is on. A kernel that never stamps fails the test.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    sender = socket.create_connection(listener.getsockname())
+    receiver, _ = listener.accept()
+    receiver.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    try:
+        until = time.monotonic() + 5
+        while True:
+            sender.sendall(b"x")
+            time.sleep(0.01)
+            stamped = _arrival(receiver.fileno())
+            receiver.recv(64)
+            if stamped is not None:
+                break
+            assert time.monotonic() < until, "the kernel does not time-stamp loopback TCP"
+        yield
+    finally:
+        for sock in (sender, receiver, listener):
+            sock.close()
 
 
 def serve_once(sent: threading.Event) -> tuple[socket.socket, int]:
@@ -32,7 +63,7 @@ def serve_once(sent: threading.Event) -> tuple[socket.socket, int]:
     return listener, listener.getsockname()[1]
 
 
-def test_the_kernel_says_when_the_answer_arrived() -> None:
+def test_the_kernel_says_when_the_answer_arrived(stamping: None) -> None:
     sent = threading.Event()
     listener, port = serve_once(sent)
     backend = DeadlineBackend()
