@@ -60,6 +60,12 @@ class DecodeError(ProtocolError):
         return f"{self.message} at offset {self.offset} (0x{self.offset:X})"
 
 
+class EncodeError(ProtocolError):
+    """A value the wire format cannot carry (a LegacyDN outside ASCII, a length beyond a
+    16-bit field): refused before a byte is sent. Callers validate what they can explain
+    better (the CLI, Autodiscover's LegacyDN); this is the codec's own safety net."""
+
+
 class TransportError(MapiError):
     """No usable HTTP exchange: DNS, TCP, TLS, proxy, connection dropped."""
 

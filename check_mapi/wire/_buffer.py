@@ -1,7 +1,9 @@
-"""Little-endian cursor over bytes: the only place that unpacks integers.
+"""Little-endian cursor over bytes: the only place that packs and unpacks integers.
 
 Every read checks its length first, so ``struct.error`` and ``IndexError`` cannot
-escape; every failure is a :class:`DecodeError` carrying the absolute offset.
+escape; every failure is a :class:`DecodeError` carrying the absolute offset. Every write
+that the format cannot carry (a number out of its field's range, text outside the field's
+code page) is an :class:`EncodeError`, never ``struct.error`` or ``UnicodeEncodeError``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import codecs
 import struct
 import uuid
 
-from ..errors import DecodeError
+from ..errors import DecodeError, EncodeError
 
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
@@ -155,34 +157,50 @@ class Writer:
         return self
 
     def u8(self, value: int) -> Writer:
-        return self.raw(_U8.pack(value))
+        return self._pack(_U8, value)
 
     def u16(self, value: int) -> Writer:
-        return self.raw(_U16.pack(value))
+        return self._pack(_U16, value)
 
     def u32(self, value: int) -> Writer:
-        return self.raw(_U32.pack(value))
+        return self._pack(_U32, value)
 
     def u64(self, value: int) -> Writer:
-        return self.raw(_U64.pack(value))
+        return self._pack(_U64, value)
 
     def f32(self, value: float) -> Writer:
-        return self.raw(_F32.pack(value))
+        return self._pack(_F32, value)
 
     def f64(self, value: float) -> Writer:
-        return self.raw(_F64.pack(value))
+        return self._pack(_F64, value)
+
+    def _pack(self, packer: struct.Struct, value: float) -> Writer:
+        try:
+            return self.raw(packer.pack(value))
+        except struct.error as err:
+            raise EncodeError(f"{value!r} does not fit a {packer.size * 8}-bit field"
+                              ) from err
 
     def guid(self, value: uuid.UUID) -> Writer:
         return self.raw(value.bytes_le)
 
     def asciiz(self, value: str, encoding: str = "ascii") -> Writer:
-        return self.raw(value.encode(encoding) + b"\x00")
+        return self.raw(encoded(value, encoding) + b"\x00")
 
     def utf16z(self, value: str) -> Writer:
-        return self.raw(value.encode("utf-16-le") + b"\x00\x00")
+        return self.raw(encoded(value, "utf-16-le") + b"\x00\x00")
 
     def counted_bytes16(self, value: bytes) -> Writer:
         return self.u16(len(value)).raw(value)
 
     def getvalue(self) -> bytes:
         return b"".join(self._parts)
+
+
+def encoded(value: str, encoding: str) -> bytes:
+    """``value`` in ``encoding``, or EncodeError naming the first character it lacks."""
+    try:
+        return value.encode(encoding)
+    except UnicodeEncodeError as err:
+        raise EncodeError(f"{value[err.start:err.end]!r} at character {err.start} cannot "
+                          f"be sent in {encoding}") from err

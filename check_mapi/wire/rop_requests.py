@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from ..values import Value
-from ._buffer import Reader, Writer
+from ._buffer import Reader, Writer, encoded
 from .codes import RopId, describe_rop
 
 LOGON_FLAG_PRIVATE = 0x01
@@ -45,7 +45,7 @@ class RopLogonRequest(Value):
         w.u32(self.open_flags).u32(self.store_state)
         if self.essdn is None:
             return w.u16(0)
-        return w.u16(len(self.essdn.encode("ascii")) + 1).asciiz(self.essdn)
+        return w.u16(len(encoded(self.essdn, "ascii")) + 1).asciiz(self.essdn)
 
     @classmethod
     def read(cls, r: Reader) -> RopLogonRequest:

@@ -12,7 +12,7 @@ import uuid
 from typing import ClassVar, Protocol
 
 from ..values import Value
-from ._buffer import Reader, Writer
+from ._buffer import Reader, Writer, encoded
 from .codes import ErrorCode, RopId, describe_rop
 from .props import PropertyRow, read_row, write_row
 from .rop_props import (
@@ -132,7 +132,7 @@ class RopLogonRedirectResponse(Value):
     def write(self, w: Writer, ctx: RopContext) -> Writer:
         _head(w, self.rop_id, self.output_handle_index, ErrorCode.ecWrongServer)
         w.u8(self.logon_flags)
-        return w.u8(len(self.server_name.encode("ascii")) + 1).asciiz(self.server_name)
+        return w.u8(len(encoded(self.server_name, "ascii")) + 1).asciiz(self.server_name)
 
 
 class RopOpenFolderResponse(Value):
