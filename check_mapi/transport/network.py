@@ -51,13 +51,16 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._watchdog = _Watchdog(self.abort)
         self._began: float | None = None  # the request's first network action (monotonic)
         self._arrived: float | None = None  # the kernel's arrival time of its last data
+        self._settled: float | None = None  # when the last network action ended
+        self._local = 0.0  # this thread's own time between network actions
 
     # -- the deadline --------------------------------------------------------------------
 
     def arm(self, deadline: Deadline) -> None:
         self.deadline = deadline
         self._watchdog.arm(deadline.at)
-        self._began = self._arrived = None
+        self._began = self._arrived = self._settled = None
+        self._local = 0.0
 
     # -- the request's own time ----------------------------------------------------------
 
@@ -66,12 +69,32 @@ class DeadlineBackend(httpcore.NetworkBackend):
         if self._began is None:
             self._began = time.monotonic()
 
+    def sending(self) -> None:
+        """A write starts now. The time since the last network action ended (a connect
+        done, the last data arrived) was this thread's own: building the request, or
+        waiting for the GIL behind other probes. It is not the request's time. The write
+        counts as instantaneous: a MAPI request fits the socket's send buffer, and the
+        moment the send returns would again include a wait for the GIL."""
+        now = time.monotonic()
+        if self._began is None:
+            self._began = now
+        elif self._settled is not None:
+            self._local += max(now - self._settled, 0.0)
+        self._settled = now
+
+    def settled(self, at: float | None = None) -> None:
+        """A network action ended: at ``at`` (the kernel's arrival time) or now."""
+        self._settled = time.monotonic() if at is None else at
+
     def network_time(self) -> float | None:
         """From the request's first network action to the arrival of the last data it read,
-        as the kernel time-stamped it; None when that cannot be known."""
+        as the kernel time-stamped it, less this thread's own time between network actions
+        (``sending``); None when that cannot be known, or when the answer came before the
+        request was all written (a server that answers early: the wall clock then)."""
         if self._began is None or self._arrived is None:
             return None
-        return max(self._arrived - self._began, 0.0)
+        own = self._arrived - self._began - self._local
+        return own if own > 0 else None
 
     def disarm(self) -> None:
         self._watchdog.arm(None)
@@ -139,6 +162,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
             except httpcore.ConnectError as err:
                 failure = err
                 continue
+            self.settled()
             return self.track(stream)
         raise failure or httpcore.ConnectError(f"no address for {host}")
 
@@ -181,9 +205,11 @@ class _Stream(httpcore.NetworkStream):
         arrived = _arrival(self._fd)
         if arrived is not None:
             self._backend._arrived = arrived
+            self._backend.settled(arrived)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._backend.began()
+        if buffer:  # httpcore also "writes" h11's empty end of a sized body, often late
+            self._backend.sending()
         self._inner.write(buffer, self._backend.clamp(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
@@ -197,6 +223,7 @@ class _Stream(httpcore.NetworkStream):
             tls = self._inner.start_tls(ssl_context, server_hostname, clamped)
         finally:  # on failure httpcore has closed the socket: its descriptor is not ours
             self._backend.forget(self._inner)
+        self._backend.settled()
         return self._backend.track(tls)
 
     def get_extra_info(self, info: str) -> Any:

@@ -84,6 +84,48 @@ def test_the_kernel_says_when_the_answer_arrived(stamping: None) -> None:
     listener.close()
 
 
+def serve_after(delay: float) -> tuple[socket.socket, int]:
+    """Answers ``delay`` s after the whole request (headers and body) has come."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        received = b""
+        while not received.endswith(b"body"):
+            received += conn.recv(64)
+        time.sleep(delay)
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        time.sleep(1)
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["after the connect", "between the writes"])
+def test_the_threads_own_time_between_network_actions_is_left_out(
+        stamping: None, where: str) -> None:
+    """A thread that waits between network actions (for the GIL behind other probes, or
+    building the request) does not make the request slower: the server's 0.2 s count,
+    the thread's 0.5 s pause does not."""
+    listener, port = serve_after(0.2)
+    backend = DeadlineBackend()
+    backend.arm(Deadline.after(5))
+    stream = backend.connect_tcp("127.0.0.1", port)
+    if where == "after the connect":
+        time.sleep(0.5)
+    stream.write(b"POST / HTTP/1.1\r\n\r\n")
+    if where == "between the writes":
+        time.sleep(0.5)
+    stream.write(b"body")
+    assert stream.read(65536).startswith(b"HTTP/1.1 200 OK")
+    own = backend.network_time()
+    assert own is not None
+    assert 0.2 <= own < 0.5
+    stream.close()
+    listener.close()
+
+
 def test_no_arrival_without_data() -> None:
     left, right = socket.socketpair()
     try:
