@@ -200,6 +200,7 @@ TARGETS: dict[str, tuple[str, Mutate]] = {
 class Rig:
     def __init__(self, server: FuzzServer, ca_file: str) -> None:
         self.server = server
+        self.reported = False  # a finding was printed already
         self.argv = ["--password", PASSWORD, "-m", SMTP, "--auth", "basic", "-t", str(TIMEOUT),
                      "--ca-file", ca_file, "--autodiscover-url",
                      f"{server.url}/autodiscover/autodiscover.json"]
@@ -276,6 +277,10 @@ def check(rig: Rig, target: str, data: bytes) -> None:
     step = TARGETS[target][0]
     code, output, elapsed = rig.run(step, data)
     found = problems(step, code, output, elapsed)
+    if found and not rig.reported:  # a long run's first finding, seen at once with -s
+        rig.reported = True
+        print(f"\nFINDING {target}: {', '.join(found)}\nanswer: {data[:3000]!r}\n{output}",
+              flush=True)
     assert not found, f"{target}: {', '.join(found)}\nanswer: {data[:3000]!r}\n{output}"
 
 
