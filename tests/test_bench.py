@@ -77,6 +77,26 @@ def test_the_proxy_delays_each_way_and_keeps_order(echo: int) -> None:
     assert round_trip >= 0.05  # 25 ms each way: a lower bound only
 
 
+def test_the_proxy_times_each_connections_first_exchange(echo: int) -> None:
+    """From the first request chunk read to the last answer chunk written, before the
+    second request: both delays inside it, the second exchange not."""
+    with DelayingProxy(echo, 0.025) as proxy, socket.create_connection(
+            ("127.0.0.1", proxy.port), timeout=10) as sock:
+        for pause, request in ((1.0, b"first"), (0.0, b"second")):
+            sock.sendall(request)
+            received = b""
+            while len(received) < len(request):
+                received += sock.recv(65536)
+            time.sleep(pause)  # between the exchanges: must not be in the span
+        sock.close()
+        until = time.monotonic() + 5
+        while not proxy.first_exchanges and time.monotonic() < until:
+            time.sleep(0.01)
+        spans = list(proxy.first_exchanges)
+    assert len(spans) == 1
+    assert 0.05 <= spans[0] < 1.0  # 25 ms each way inside; the 1 s pause outside
+
+
 def test_the_recording_relay_keeps_each_connection(echo: int) -> None:
     with DelayingProxy(echo, record=True) as tap:
         _exchange(tap.port, [b"GET / HTTP/1.1\r\n", b"Host: x\r\n\r\n"])

@@ -5,7 +5,11 @@ CPU and every parallel probe waits for it independently: the ideal wall time is
 ``200 x requests x 20 ms / parallel`` plus one process start, and anything above that is
 the plugin's CPU, locking or scheduling. The per-mailbox ``connect_time`` the plugin
 reports should be the same at every parallelism (the request's own time); if it grows
-with --parallel, the plugin counts time its threads waited for the CPU.
+with --parallel, the plugin counts time its threads waited for the CPU. Part of it grows
+for a reason outside the plugin: the emulator answers 32 requests at once more slowly than
+one. So the proxy also times each connection's first exchange (Connect) as the wire saw
+it, and the budget compares reported to observed: that ratio must not grow with
+--parallel.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ def case_many(h: Harness) -> CaseResult:
     emulator = start_emulator(config_text(mailboxes=MAILBOXES, items=3))
     server_cpu: dict[tuple[int, int], list[float]] = defaultdict(list)
     proxy_cpu: dict[tuple[int, int], list[float]] = defaultdict(list)
+    observed: dict[int, list[float]] = defaultdict(list)  # the proxy's Connect spans
     try:
         with DelayingProxy(int(emulator.url.rsplit(":", 1)[1]), DELAY) as proxy:
             files = {count: mailbox_file(h, emulator, proxy.port, count)
@@ -62,11 +67,14 @@ def case_many(h: Harness) -> CaseResult:
 
             def run(count: int, parallel: int) -> Run:
                 before, proxy_before = time.process_time(), proxy.cpu_seconds()
+                proxy.first_exchanges.clear()
                 done = h.check_mapi("--mailbox-file", str(files[count]), "--auth", "basic",
                                     "--password-file", str(h.password_file), "--parallel",
                                     str(parallel), "-t", "170", timeout=200)
                 server_cpu[(count, parallel)].append(time.process_time() - before)
                 proxy_cpu[(count, parallel)].append(proxy.cpu_seconds() - proxy_before)
+                if count == MAILBOXES:
+                    observed[parallel].extend(_spans(proxy, count))
                 return done
 
             emulator.reset_stats()
@@ -79,7 +87,7 @@ def case_many(h: Harness) -> CaseResult:
         emulator.stop()
     runs["single"].append(single)
     require_ok(runs)
-    _report(result, runs, requests)
+    _report(result, runs, requests, observed)
     for parallel in PARALLEL:
         result.add(f"--parallel {parallel}: emulator + proxy CPU (benchmark process)",
                    summarize(server_cpu[(MAILBOXES, parallel)]).text(),
@@ -88,12 +96,26 @@ def case_many(h: Harness) -> CaseResult:
         f"Many mailboxes: {n} run(s) per variant (a --parallel 1 run takes ~"
         f"{MAILBOXES * requests * DELAY * 2:.0f} s); ideal = {MAILBOXES} x {requests} requests "
         f"x {DELAY * 2000:.0f} ms / parallel + one process start (the single-mailbox run's "
-        f"wall minus its own {requests} round trips); the connect_time budget (<= 1.5x of "
-        f"--parallel 1) is this benchmark's reading of \"must not inflate\".")
+        f"wall minus its own {requests} round trips). \"Must not inflate\": the reported "
+        f"connect_time over the proxy's view of the same Connect (from the kernel's arrival "
+        f"time of the request to writing the last byte of the answer, delays and the "
+        f"emulator's queueing included) may grow at most 1.5x from --parallel 1 to {PARALLEL[-1]}; the raw "
+        f"growth of connect_time, the emulator's slowdown under load included, is shown "
+        f"beside it.")
     return result
 
 
-def _report(result: CaseResult, runs: dict[str, list[Run]], requests: int) -> None:
+def _spans(proxy: DelayingProxy, count: int) -> list[float]:
+    """The proxy's Connect spans of the run just ended (its last connections close a
+    moment after the plugin's exit)."""
+    until = time.monotonic() + 2
+    while len(proxy.first_exchanges) < count and time.monotonic() < until:
+        time.sleep(0.01)
+    return list(proxy.first_exchanges)
+
+
+def _report(result: CaseResult, runs: dict[str, list[Run]], requests: int,
+            observed: dict[int, list[float]]) -> None:
     single_wall, single_cpu = walls(runs["single"]), cpus(runs["single"])
     start = max(single_wall.median - requests * DELAY * 2, 0.0)
     result.add("1 mailbox (file of one), wall / CPU",
@@ -123,10 +145,32 @@ def _report(result: CaseResult, runs: dict[str, list[Run]], requests: int) -> No
         if len(times) < MAILBOXES * len(series):
             raise RuntimeError(f"--parallel {parallel}: {len(times)} connect times reported")
         medians[parallel] = statistics.median(times)
+    _connect_rows(result, medians, observed)
+
+
+def _connect_rows(result: CaseResult, reported: dict[int, float],
+                  observed: dict[int, list[float]]) -> None:
+    """Reported connect_time against the proxy's view of the same exchange: the budget is
+    on how that ratio grows with --parallel; the raw growth is shown beside it."""
+    accounting: dict[int, float] = {}
+    for parallel in PARALLEL:
+        if not observed[parallel]:
+            raise RuntimeError(f"--parallel {parallel}: the proxy timed no Connect")
+        wire = statistics.median(observed[parallel])
+        accounting[parallel] = reported[parallel] / wire
+        result.add(f"--parallel {parallel}: median connect_time, reported / on the wire",
+                   f"{reported[parallel] * 1000:.1f} ms / {wire * 1000:.1f} ms",
+                   f"{len(observed[parallel])} Connects timed by the proxy",
+                   ratio_text(accounting[parallel]))
     for parallel in PARALLEL[1:]:
-        ratio = medians[parallel] / medians[1]
+        judged = parallel == PARALLEL[-1]
         result.add(f"--parallel {parallel}: median reported connect_time",
-                   f"{medians[parallel] * 1000:.1f} ms",
-                   f"--parallel 1: {medians[1] * 1000:.1f} ms", ratio_text(ratio),
-                   Budget(f"connect_time at --parallel {parallel} vs --parallel 1", ratio, 1.5)
-                   if parallel == PARALLEL[-1] else None)
+                   f"{reported[parallel] * 1000:.1f} ms",
+                   f"--parallel 1: {reported[1] * 1000:.1f} ms",
+                   ratio_text(reported[parallel] / reported[1]))
+        growth = accounting[parallel] / accounting[1]
+        result.add(f"--parallel {parallel}: reported / on the wire, vs --parallel 1",
+                   ratio_text(accounting[parallel]), f"--parallel 1: "
+                   f"{ratio_text(accounting[1])}", ratio_text(growth),
+                   Budget(f"connect_time (reported / on the wire) at --parallel {parallel} "
+                          "vs --parallel 1", growth, 1.5) if judged else None)

@@ -8,7 +8,15 @@ one direction never overtake each other, and chunks read together leave together
 delay does not add up along a burst). With ``delay`` 0 the relay is the recording tap
 between check_mapi and the emulator that the floor replay is built from.
 
-One asyncio loop in a daemon thread serves every connection.
+The proxy also times each connection's first exchange as the wire saw it: from the
+kernel's arrival time of the first request's first chunk to the moment the proxy wrote the
+last chunk of the answer (before the next request began). That span holds the delays, the server's time
+and its queueing under load, but no time the client spent waiting for its own CPU: the
+benchmark compares the plugin's reported ``connect_time`` with it.
+
+One asyncio loop in a daemon thread serves every connection. The client's side is a raw
+socket whose reads carry the kernel's arrival time (Linux SO_TIMESTAMPNS): under load the
+loop gets to a request late, and that lateness must not shorten the exchange it times.
 """
 
 from __future__ import annotations
@@ -16,12 +24,127 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
 CHUNK = 65536
+
+
+_SO_TIMESTAMPNS = 35  # Linux; the socket module does not name it
+_TIMESPEC = struct.Struct("@ll")
+
+
+def _nothing(*_: float) -> None:
+    return None
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's arrival time of a read's data, on the monotonic clock."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(
+                data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack(data[:_TIMESPEC.size])
+            realtime = int(seconds) * 1_000_000_000 + int(nanoseconds)
+            return (realtime - time.time_ns() + time.monotonic_ns()) / 1e9
+    return None
+
+
+class _Client:
+    """The client's side of a relayed connection: the reader and writer interface of
+    asyncio's streams over a raw socket, whose reads note the kernel's arrival time."""
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.sock, self.loop = sock, loop
+        self.arrived = 0.0  # of the last read's data
+        self._unsent = b""
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+    async def read(self, size: int) -> bytes:
+        while True:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(
+                    size, socket.CMSG_SPACE(_TIMESPEC.size))
+            except BlockingIOError:
+                await self._readable()
+                continue
+            except OSError:
+                return b""
+            self.arrived = _arrival(ancillary) or time.monotonic()
+            return data
+
+    async def _readable(self) -> None:
+        ready: asyncio.Future[None] = self.loop.create_future()
+        fd = self.sock.fileno()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self.loop.add_reader(fd, wake)
+        try:
+            await ready
+        finally:
+            self.loop.remove_reader(fd)
+
+    def write(self, chunk: bytes) -> None:
+        if not self._unsent:
+            with contextlib.suppress(BlockingIOError):
+                chunk = chunk[self.sock.send(chunk):]
+        self._unsent += chunk
+
+    async def drain(self) -> None:
+        data, self._unsent = self._unsent, b""
+        if data:
+            await self.loop.sock_sendall(self.sock, data)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def abort(self) -> None:
+        """Wakes a pending read with the end of the stream."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _FirstExchange:
+    """The first request/answer of one relayed connection, in the proxy's clock."""
+
+    __slots__ = ("answered", "closed", "started")
+
+    def __init__(self) -> None:
+        self.started: float | None = None  # the first request chunk was read
+        self.answered: float | None = None  # the last answer chunk was written
+        self.closed = False  # a second request began: the first exchange is over
+
+    def request_chunk(self, arrived: float) -> None:
+        if self.started is None:
+            self.started = arrived
+        elif self.answered is not None:
+            self.closed = True
+
+    def answer_chunk(self) -> None:
+        if not self.closed and self.started is not None:
+            self.answered = time.monotonic()
+
+    def span(self) -> float | None:
+        if self.started is None or self.answered is None:
+            return None
+        return self.answered - self.started
 
 
 @dataclass
@@ -42,11 +165,13 @@ class DelayingProxy:
         self.delay = delay
         self.record = record
         self.recordings: list[Recording] = []
+        self.first_exchanges: list[float] = []  # seconds, one per finished connection
         self.upstream = (upstream_host, upstream_port)
         self._loop = asyncio.new_event_loop()
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: set[asyncio.StreamWriter | _Client] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
 
     def start(self) -> DelayingProxy:
@@ -81,10 +206,12 @@ class DelayingProxy:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     async def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self._close_listener()
         for writer in list(self._writers):
-            writer.transport.abort()
+            if isinstance(writer, _Client):
+                writer.abort()
+            else:
+                writer.transport.abort()
         current = asyncio.current_task()
         tasks = [t for t in asyncio.all_tasks() if t is not current]
         if tasks:
@@ -99,54 +226,79 @@ class DelayingProxy:
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._relay, "127.0.0.1", 0, backlog=256))
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self._listener.setblocking(False)
+        self.port = int(self._listener.getsockname()[1])
+        self._loop.add_reader(self._listener.fileno(), self._accept)
         ready.set()
         try:
             self._loop.run_forever()
         finally:
-            self._server.close()
+            self._close_listener()
             tasks = asyncio.all_tasks(self._loop)
             for task in tasks:
                 task.cancel()
             self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._loop.close()
 
-    async def _relay(self, client_reader: asyncio.StreamReader,
-                     client_writer: asyncio.StreamWriter) -> None:
-        self._writers.add(client_writer)
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+
+    def _accept(self) -> None:
+        if self._listener is None:
+            return
+        try:
+            sock, _ = self._listener.accept()
+        except OSError:  # BlockingIOError: another wake-up took it
+            return
+        task = self._loop.create_task(self._relay(_Client(sock, self._loop)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _relay(self, client: _Client) -> None:
+        self._writers.add(client)
         recording = Recording()
         if self.record:
             self.recordings.append(recording)
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
-            self._writers.discard(client_writer)
-            client_writer.close()
+            self._writers.discard(client)
+            client.close()
             return
         self._writers.add(server_writer)
-        for writer in (client_writer, server_writer):
-            sock = writer.get_extra_info("socket")
-            if sock is not None:  # a chunk must leave when due, not wait for an ACK
-                sock.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
+        sock = server_writer.get_extra_info("socket")
+        if sock is not None:  # a chunk must leave when due, not wait for an ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        first = _FirstExchange()
         try:
             await asyncio.gather(
-                self._pump(client_reader, server_writer, recording.sent),
-                self._pump(server_reader, client_writer, recording.received))
+                self._pump(client, server_writer, recording.sent,
+                           read=lambda: first.request_chunk(client.arrived)),
+                self._pump(server_reader, client, recording.received,
+                           wrote=first.answer_chunk))
         finally:
-            for writer in (client_writer, server_writer):
+            span = first.span()
+            if span is not None:
+                self.first_exchanges.append(span)
+            for writer in (client, server_writer):
                 self._writers.discard(writer)
                 with contextlib.suppress(OSError):
                     writer.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    tape: bytearray) -> None:
+    async def _pump(self, reader: asyncio.StreamReader | _Client,
+                    writer: asyncio.StreamWriter | _Client,
+                    tape: bytearray, read: Callable[[], None] = _nothing,
+                    wrote: Callable[[], None] = _nothing) -> None:
         """Read chunks as they come; a second task writes each when its time is due."""
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        sender = asyncio.ensure_future(self._send(queue, writer))
+        sender = asyncio.ensure_future(self._send(queue, writer, wrote))
         try:
             while chunk := await reader.read(CHUNK):
+                read()
                 if self.record:
                     tape += chunk
                 queue.put_nowait((time.monotonic() + self.delay, chunk))
@@ -157,7 +309,7 @@ class DelayingProxy:
 
     @staticmethod
     async def _send(queue: asyncio.Queue[tuple[float, bytes]],
-                    writer: asyncio.StreamWriter) -> None:
+                    writer: asyncio.StreamWriter | _Client, wrote: Callable[[], None]) -> None:
         try:
             while True:
                 due, chunk = await queue.get()
@@ -167,6 +319,7 @@ class DelayingProxy:
                 if not chunk:
                     break
                 writer.write(chunk)
+                wrote()
                 await writer.drain()
             if writer.can_write_eof():  # half-close: the other direction may still run
                 writer.write_eof()
