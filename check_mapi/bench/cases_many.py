@@ -99,9 +99,9 @@ def case_many(h: Harness) -> CaseResult:
         f"wall minus its own {requests} round trips). \"Must not inflate\": the reported "
         f"connect_time over the proxy's view of the same Connect (from the kernel's arrival "
         f"time of the request to writing the last byte of the answer, delays and the "
-        f"emulator's queueing included) may grow at most 1.5x from --parallel 1 to {PARALLEL[-1]}; the raw "
-        f"growth of connect_time, the emulator's slowdown under load included, is shown "
-        f"beside it.")
+        f"emulator's queueing included) may grow at most 1.5x from --parallel 1 to "
+        f"{PARALLEL[-1]}; the raw growth of connect_time, the emulator's slowdown under "
+        f"load included, is shown beside it.")
     return result
 
 

@@ -9,10 +9,10 @@ delay does not add up along a burst). With ``delay`` 0 the relay is the recordin
 between check_mapi and the emulator that the floor replay is built from.
 
 The proxy also times each connection's first exchange as the wire saw it: from the
-kernel's arrival time of the first request's first chunk to the moment the proxy wrote the
-last chunk of the answer (before the next request began). That span holds the delays, the server's time
-and its queueing under load, but no time the client spent waiting for its own CPU: the
-benchmark compares the plugin's reported ``connect_time`` with it.
+kernel's arrival time of the first request's first chunk to the moment the proxy wrote
+the last chunk of the answer (before the next request began). That span holds the delays,
+the server's time and its queueing under load, but no time the client spent waiting for
+its own CPU: the benchmark compares the plugin's reported ``connect_time`` with it.
 
 One asyncio loop in a daemon thread serves every connection. The client's side is a raw
 socket whose reads carry the kernel's arrival time (Linux SO_TIMESTAMPNS): under load the
