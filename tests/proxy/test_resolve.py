@@ -50,10 +50,11 @@ def no_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     original = socket.getaddrinfo
 
     def refuse(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode("ascii") if isinstance(host, bytes) else str(host)
         try:
-            ipaddress.ip_address(str(host))
+            ipaddress.ip_address(name)
         except ValueError:
-            asked.append(str(host))
+            asked.append(name)
             raise AssertionError(f"a DNS lookup of {host}") from None
         return original(host, *args, **kwargs)
 
