@@ -276,6 +276,10 @@ def problems(target_step: str, code: int, output: str, elapsed: float) -> list[s
 def check(rig: Rig, target: str, data: bytes) -> None:
     step = TARGETS[target][0]
     code, output, elapsed = rig.run(step, data)
+    for _ in range(2):  # a loaded machine can starve one run; a real wait repeats itself
+        if elapsed <= WALL:
+            break
+        code, output, elapsed = rig.run(step, data)
     found = problems(step, code, output, elapsed)
     if found and not rig.reported:  # a long run's first finding, seen at once with -s
         rig.reported = True
