@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from ..loopback import LoopbackServer, read_request
+
 STEPS = ("autodiscover_v2", "autodiscover", "connect", "logon", "inbox", "disconnect")
 DROPPED = ("content-length", "transfer-encoding", "connection", "keep-alive", "date")
 
@@ -50,7 +52,7 @@ class Answer:
 
 
 @dataclass
-class FuzzServer:
+class FuzzServer(LoopbackServer):
     """``record(emulator_url)`` forwards to the emulator and keeps its answers;
     afterwards every request is answered from them, the ``armed`` step with its bytes."""
 
@@ -59,19 +61,10 @@ class FuzzServer:
     armed: tuple[str, bytes] | None = None
 
     def __post_init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.1)
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._executes = 0
         self._upstream: httpx.Client | None = None
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.context else "http"
-        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._listen()
 
     def record(self, upstream: str) -> None:
         self._upstream = httpx.Client(base_url=upstream, timeout=10)
@@ -87,28 +80,16 @@ class FuzzServer:
             self._executes = 0
             self.armed = None if step is None else (step, data)
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
     def _serve(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(10)
             if self.context is not None:
                 conn = self.context.wrap_socket(conn, server_side=True)
             with conn.makefile("rb") as reader:
-                request = _read_request(reader)
+                request = read_request(reader)
             if request is not None:
-                conn.sendall(self._answer(*request))
+                conn.sendall(self._answer(request.method, request.path, request.headers,
+                                          request.body))
             conn.shutdown(socket.SHUT_WR)
         except OSError:  # ssl.SSLError included: the plugin hung up
             pass
@@ -163,18 +144,6 @@ def _echoed(answer: Answer, headers: dict[str, str]) -> bytes | None:
               for k, v in answer.headers]
     echoed = Answer(answer.status, fields, answer.body)
     return echoed.head() + b"Content-Length: %d\r\nConnection: close\r\n" % len(answer.body)
-
-
-def _read_request(reader: Any) -> tuple[str, str, dict[str, str], bytes] | None:
-    first = reader.readline()
-    if not first.strip():
-        return None
-    method, path, _ = first.decode("latin-1").split(" ", 2)
-    headers: dict[str, str] = {}
-    while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return method, path, headers, reader.read(int(headers.get("content-length", "0")))
 
 
 _REAL_GETADDRINFO = socket.getaddrinfo

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,21 +16,10 @@ import pytest
 from check_mapi.plugin.main import run
 
 from ..conftest import Tls
+from ..loopback import LoopbackServer, Request, read_request
 from ..plugin_output import Outcome
 
 PASSWORD = "R0bust-Sentinel-Pa55!"
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]  # names in lower case; values as latin-1 text
-    body: bytes
-
-    @property
-    def authorized(self) -> bool:
-        return "authorization" in self.headers
 
 
 Answer = Callable[[Request], bytes]
@@ -47,7 +35,7 @@ def response(status: int = 200, headers: list[tuple[str, str]] | None = None,
 
 
 @dataclass
-class Server:
+class Server(LoopbackServer):
     """A loopback HTTP/1.1 server answering from ``answer``; ``requests`` as they arrived."""
 
     answer: Answer
@@ -55,29 +43,7 @@ class Server:
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.context else "http"
-        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self._listen()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -85,27 +51,13 @@ class Server:
                 conn = self.context.wrap_socket(conn, server_side=True)
             conn.settimeout(10)
             reader = conn.makefile("rb")
-            while (request := _read_request(reader)) is not None:
+            while (request := read_request(reader)) is not None:
                 self.requests.append(request)
                 conn.sendall(self.answer(request))
         except (OSError, ssl.SSLError):
             pass
         finally:
             conn.close()
-
-
-def _read_request(reader: object) -> Request | None:
-    readline = reader.readline  # type: ignore[attr-defined]
-    first = readline()
-    if not first.strip():
-        return None
-    method, path, _ = first.decode("latin-1").split(" ", 2)
-    headers: dict[str, str] = {}
-    while (line := readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = reader.read(int(headers.get("content-length", "0")))  # type: ignore[attr-defined]
-    return Request(method, path, headers, body)
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from ..conftest import Emulators
+from ..loopback import Request
 from .conftest import (
     SMTP,
-    Request,
     Server,
     cli,
     emulator_config,
