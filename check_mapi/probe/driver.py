@@ -85,7 +85,7 @@ def _token(auth: Auth, transport: Transport, budget: Budget, result: ProbeResult
     if not isinstance(auth, OAuthAuth) or auth.cached():
         return True
     try:
-        with timed(result, "token", None):
+        with timed(result, "token", auth.report):
             auth.acquire(transport, budget.steps)
     except MapiError:
         return False
