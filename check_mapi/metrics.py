@@ -57,8 +57,8 @@ METRICS: tuple[Metric, ...] = (
     _time("logon", "the Execute request carrying RopLogon"),
     _time("inbox", "the Execute request that opens and lists the Inbox"),
     _time("disconnect", "the Disconnect request"),
-    _time("total", "the whole probe, from the first request to the last answer",
-          step=False),
+    _time("total", "the whole probe: the steps' own times added up (the plugin's work "
+          "between them left out)", step=False),
     Metric("inbox_items", "inbox_items", "", False, False, ("--items-warning",),
            ("--items-critical",), False, 0, None, "the Inbox's item count"),
     Metric("cert", "cert_days", "", False, False, ("--cert-warning",), ("--cert-critical",),

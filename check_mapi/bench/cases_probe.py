@@ -118,8 +118,10 @@ def case_wan(h: Harness) -> CaseResult:
                    Budget(f"WAN {scheme} total_time vs floor", ratio, 1.05))
         result.add(f"{scheme}: process wall", walls(runs[scheme]).text(),
                    f"floor: {walls(runs[f'{scheme} floor']).text()}")
-    result.notes.append("WAN: total_time is check_mapi's own perfdata (the whole probe, "
-                        "from the first request to the last answer); the floor times the "
-                        "same span of its replay (TCP connect, TLS handshake, every "
-                        "recorded request answered).")
+    result.notes.append("WAN: total_time is check_mapi's own perfdata: its steps' own "
+                        "times added up (TCP connect, TLS handshake, every request to the "
+                        "arrival of its answer; not the plugin's work between requests); "
+                        "the floor times the span of its replay (TCP connect, TLS handshake, "
+                        "every recorded request answered), its little work between requests "
+                        "included. The process wall rows hold everything.")
     return result

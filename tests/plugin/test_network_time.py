@@ -8,11 +8,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from check_mapi.deadline import Deadline
+from check_mapi.emulator import Emulator
+from check_mapi.probe.session import MapiSession
 from check_mapi.transport.network import _SO_TIMESTAMPNS, DeadlineBackend, _arrival
+
+from .conftest import probe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="SO_TIMESTAMPNS is Linux's")
@@ -145,3 +150,35 @@ def test_rearming_forgets_the_last_request() -> None:
     assert backend.network_time() is None  # nothing arrived yet
     backend.arm(Deadline.after(5))
     assert backend.network_time() is None
+
+
+def _perf(first_line: str) -> dict[str, float]:
+    values = {}
+    for item in first_line.split(" | ", 1)[1].split():
+        label, _, rest = item.partition("=")
+        number = rest.split(";", 1)[0].removesuffix("s")
+        if label.endswith("_time") and number != "U":
+            values[label] = float(number)
+    return values
+
+
+def test_total_time_is_the_steps_own_times_added_up(
+        stamping: None, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin busy for 0.3 s before each Execute (as a thread waiting for the GIL
+    behind 31 other probes would be): neither the step times nor total_time grow."""
+    original = MapiSession.execute
+
+    def slow(self: MapiSession, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MapiSession, "execute", slow)
+    started = time.monotonic()
+    outcome = probe(emulator, monkeypatch=monkeypatch)
+    assert time.monotonic() - started >= 0.6  # two Executes, each 0.3 s late
+    assert outcome.code == 0, outcome.output
+    times = _perf(outcome.first_line)
+    assert times["logon_time"] < 0.3 and times["inbox_time"] < 0.3
+    steps = sum(t for label, t in times.items() if label != "total_time")
+    assert times["total_time"] == pytest.approx(steps, abs=0.0005)  # rounding only
+    assert times["total_time"] < 0.6
