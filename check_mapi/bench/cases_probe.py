@@ -8,6 +8,8 @@ round-robin.
 
 from __future__ import annotations
 
+import re
+
 from check_mapi.emulator import Emulator
 
 from .harness import Harness, config_text, parse_json, perfdata, require_ok, start_emulator
@@ -100,10 +102,11 @@ def case_wan(h: Harness) -> CaseResult:
             plain_plan = h.write_plan("wan", rec, near.port)
             tls_plan = h.write_plan("wan-tls", rec, far.port, cafile=h.tls[0])
             runs = interleave({
-                "http": lambda: h.check_mapi(*h.probe_args(*mapi_args(plain, port=near.port))),
+                "http": lambda: h.check_mapi(*h.probe_args(*mapi_args(plain, port=near.port),
+                                                           "-v")),
                 "http floor": lambda: h.floor(plain_plan),
                 "https": lambda: h.check_mapi(*h.probe_args(
-                    *mapi_args(tls, port=far.port), "--ca-file", str(h.tls[0]))),
+                    *mapi_args(tls, port=far.port), "--ca-file", str(h.tls[0]), "-v")),
                 "https floor": lambda: h.floor(tls_plan)}, h.n)
     finally:
         plain.stop()
@@ -116,6 +119,10 @@ def case_wan(h: Harness) -> CaseResult:
         result.add(f"{scheme}: reported total_time", total.text(),
                    f"floor through the proxy: {floor.text()}", ratio_text(ratio),
                    Budget(f"WAN {scheme} total_time vs floor", ratio, 1.05))
+        span = summarize([_wall_span(r) for r in runs[scheme]])
+        result.add(f"{scheme}: the probe's wall span (-v: the plugin's work included)",
+                   span.text(), f"floor through the proxy: {floor.text()}",
+                   ratio_text(span.median / floor.median))
         result.add(f"{scheme}: process wall", walls(runs[scheme]).text(),
                    f"floor: {walls(runs[f'{scheme} floor']).text()}")
     result.notes.append("WAN: total_time is check_mapi's own perfdata: its steps' own "
@@ -125,3 +132,15 @@ def case_wan(h: Harness) -> CaseResult:
                         "every recorded request answered), its little work between requests "
                         "included. The process wall rows hold everything.")
     return result
+
+
+WALL_SPAN = re.compile(r"^total: [0-9.]+ s in the steps \(total_time\), ([0-9.]+) s with ",
+                       re.MULTILINE)
+
+
+def _wall_span(run: Run) -> float:
+    """The probe's wall-clock span from the long output's ``total:`` line (``-v``)."""
+    found = WALL_SPAN.search(run.stdout)
+    if found is None:
+        raise RuntimeError(f"no total: line in {run.stdout[:300]!r}")
+    return float(found.group(1))

@@ -36,6 +36,9 @@ def long_output(result: ProbeResult, run: RunSettings, show_subjects: bool) -> l
             lines.append(_step_line(result, step.name))
     if result.disconnect_error is not None:
         lines.append(f"disconnect also failed: {result.disconnect_error}")
+    if result.wall is not None and "total" in result.timings:
+        lines.append(f"total: {result.timings['total']:.3f} s in the steps (total_time), "
+                     f"{result.wall:.3f} s with the plugin's own work between them")
     lines += _facts(result)
     lines += certificate_lines(result)  # the server certificates (read only when shown)
     if verbose >= 2:

@@ -43,6 +43,7 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
     result.running = "connect" if mailbox.skips_autodiscover else "autodiscover"  # set-up
     auth = flow_for(mailbox.auth, mailbox.address, run.state_dir)
     with Transport(run.connection, verify) as transport:
+        start = time.monotonic()
         try:
             if not _token(auth, transport, budget, result):
                 return result
@@ -69,6 +70,7 @@ def run_probe(run: RunSettings, mailbox: MailboxSettings, budget: Budget, verify
             # monitoring host and with --parallel, not with Exchange's response time.
             result.timings["total"] = sum(t for step, t in result.timings.items()
                                           if step != "total")
+            result.wall = time.monotonic() - start
             result.running = None
             result.auth_method = _used(mailbox, auth)
     record = result.autodiscover

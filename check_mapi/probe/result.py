@@ -53,6 +53,7 @@ class ProbeResult(Value, frozen=False):
     mailbox: MailboxSettings
     auth_method: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    wall: float | None = None  # the probe's wall-clock time, the plugin's own work included
     running: str | None = None  # the step in progress (for a timeout caught from outside)
     error: MapiError | None = None
     failed_step: str | None = None

@@ -50,11 +50,15 @@ def test_verbose_trace_and_subjects(emulator: Emulator, monkeypatch: pytest.Monk
     assert re.fullmatch(rf"logon: OK in {TIME} s{http}", lines[3])
     assert re.fullmatch(rf"inbox: OK in {TIME} s{http}, 2 items", lines[4])
     assert re.fullmatch(rf"disconnect: OK in {TIME} s{http}", lines[5])
-    assert lines[6] == f"LegacyDN {LEGACY_DN}"
-    assert lines[7].startswith("server Exchange/15.")
+    total = re.fullmatch(rf"total: ({TIME}) s in the steps \(total_time\), ({TIME}) s with the "
+                         r"plugin's own work between them", lines[6])
+    assert total is not None, lines[6]
+    assert float(total[1]) <= float(total[2])
+    assert lines[7] == f"LegacyDN {LEGACY_DN}"
+    assert lines[8].startswith("server Exchange/15.")
     assert re.fullmatch(r"X-ClientInfo \{[0-9A-F-]{36}\}:1, X-RequestId \{[0-9A-F-]{36}\}:1 \.\. 4 "
-                        r"\(MAPI Client Access log\)", lines[8])
-    assert lines[9] == "newest item delivered 2026-01-15 08:30:00 UTC"
+                        r"\(MAPI Client Access log\)", lines[9])
+    assert lines[10] == "newest item delivered 2026-01-15 08:30:00 UTC"
     assert "Hello from the emulator" not in outcome.output  # subjects are private
     shown = probe(emulator, "--show-subjects", "-v", monkeypatch=monkeypatch)
     assert "  2026-01-15 08:30 unread from Jürgen Müller: Hello from the emulator" in shown.output
