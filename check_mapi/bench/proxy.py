@@ -39,7 +39,7 @@ _SO_TIMESTAMPNS = 35  # Linux; the socket module does not name it
 _TIMESPEC = struct.Struct("@ll")
 
 
-def _nothing(*_: float) -> None:
+def _nothing() -> None:
     return None
 
 

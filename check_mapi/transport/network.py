@@ -82,9 +82,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
             self._local += max(now - self._settled, 0.0)
         self._settled = now
 
-    def settled(self, at: float | None = None) -> None:
-        """A network action ended: at ``at`` (the kernel's arrival time) or now."""
-        self._settled = time.monotonic() if at is None else at
+    def settled(self) -> None:
+        """A network action (a connect, a TLS handshake) ended now."""
+        self._settled = time.monotonic()
+
+    def arrived(self, at: float) -> None:
+        """Data arrived at ``at`` (the kernel's time): the request's latest network moment."""
+        self._arrived = self._settled = at
 
     def network_time(self) -> float | None:
         """From the request's first network action to the arrival of the last data it read,
@@ -204,8 +208,7 @@ class _Stream(httpcore.NetworkStream):
             raise httpcore.ReadTimeout("timed out")
         arrived = _arrival(self._fd)
         if arrived is not None:
-            self._backend._arrived = arrived
-            self._backend.settled(arrived)
+            self._backend.arrived(arrived)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if buffer:  # httpcore also "writes" h11's empty end of a sized body, often late
