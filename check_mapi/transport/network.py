@@ -82,9 +82,9 @@ class DeadlineBackend(httpcore.NetworkBackend):
             self._local += max(now - self._settled, 0.0)
         self._settled = now
 
-    def settled(self) -> None:
-        """A network action (a connect, a TLS handshake) ended now."""
-        self._settled = time.monotonic()
+    def settled(self, at: float | None = None) -> None:
+        """A network action (a connect, a TLS handshake) ended now, or at ``at``."""
+        self._settled = time.monotonic() if at is None else at
 
     def arrived(self, at: float) -> None:
         """Data arrived at ``at`` (the kernel's time): the request's latest network moment."""
@@ -159,6 +159,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
                             self.pinned if pinned else (), self.family)
         failure: Exception | None = None
         for address in addresses:
+            started = time.monotonic()
             try:
                 stream = self._inner.connect_tcp(
                     _without_idna(address), port, self.clamp(timeout, httpcore.ConnectTimeout),
@@ -166,7 +167,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
             except httpcore.ConnectError as err:
                 failure = err
                 continue
-            self.settled()
+            handshake = _handshake_time(stream.get_extra_info("socket"))
+            self.settled(None if handshake is None else started + handshake)
             return self.track(stream)
         raise failure or httpcore.ConnectError(f"no address for {host}")
 
@@ -191,9 +193,30 @@ class _Stream(httpcore.NetworkStream):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         clamped = self._backend.clamp(timeout, httpcore.ReadTimeout)
         if self._fd >= 0 and _STAMPED:
+            if isinstance(self._sock, ssl.SSLSocket):
+                return self._read_tls(max_bytes, timeout)
             self._note_arrival(clamped)
         data: bytes = self._inner.read(max_bytes, clamped)
         return data
+
+    def _read_tls(self, max_bytes: int, timeout: float | None) -> bytes:
+        """The first records after a TLS 1.3 handshake may hold no application data (the
+        server's session tickets [RFC 8446 4.6.1], sent as the handshake ends): a blocking
+        read would consume them and go on waiting for the answer, whose arrival would then
+        go unnoted. So each arrival is noted and read without blocking, until the read
+        returns application data."""
+        while True:
+            self._note_arrival(self._backend.clamp(timeout, httpcore.ReadTimeout))
+            try:
+                data: bytes = self._inner.read(max_bytes, 0.0)  # 0.0: non-blocking
+            except httpcore.ReadError as err:
+                if isinstance(err.__cause__, ssl.SSLWantWriteError):  # a key update's write
+                    return self._inner.read(max_bytes, self._backend.clamp(
+                        timeout, httpcore.ReadTimeout))
+                if not isinstance(err.__cause__, ssl.SSLWantReadError):
+                    raise
+            else:
+                return data
 
     def _note_arrival(self, timeout: float | None) -> None:
         """Wait until data is there, then ask the kernel when it arrived (before this
@@ -222,6 +245,7 @@ class _Stream(httpcore.NetworkStream):
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
         clamped = self._backend.clamp(timeout, httpcore.ConnectTimeout)
+        self._backend.sending()  # the ClientHello: the wait since the connect is not counted
         if server_hostname is not None and server_hostname.isascii():
             server_hostname = _without_idna(server_hostname)
         try:
@@ -252,6 +276,32 @@ def _stamp_arrivals(sock: socket.socket) -> None:
     if _STAMPED:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+
+# struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32s; tcpi_rtt (microseconds)
+# is the 16th u32 and tcpi_total_retrans the 24th
+_TCP_INFO = struct.Struct("@8x60xI28xI")
+_TCP_INFO_SIZE = 104
+
+
+def _handshake_time(sock: object) -> float | None:
+    """How long the TCP handshake took, as the kernel measured it: right after connect the
+    smoothed round-trip time holds one sample, the SYN's. The wall clock around connect
+    would also hold this thread's wait for the GIL after the kernel finished (tens of ms
+    with many probes in threads). None (the wall clock then) off Linux, for a socket that
+    is not TCP, or when a SYN was retransmitted: the sample would then leave out the wait
+    for the retransmission, which is the user's time too."""
+    if not _STAMPED or not isinstance(sock, socket.socket) or sock.family not in (
+            socket.AF_INET, socket.AF_INET6):
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+    except OSError:
+        return None
+    if len(info) < _TCP_INFO.size:
+        return None
+    rtt, retransmitted = _TCP_INFO.unpack_from(info)
+    return rtt / 1e6 if rtt and not retransmitted else None
 
 
 def _arrival(fd: int) -> float | None:

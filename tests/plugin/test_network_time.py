@@ -4,20 +4,28 @@ thread got around to reading it (issue 12: times must not grow with --parallel).
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from check_mapi.deadline import Deadline
 from check_mapi.emulator import Emulator
+from check_mapi.plugin.main import run
 from check_mapi.probe.session import MapiSession
-from check_mapi.transport.network import _SO_TIMESTAMPNS, DeadlineBackend, _arrival
+from check_mapi.transport.network import (
+    _SO_TIMESTAMPNS,
+    DeadlineBackend,
+    _arrival,
+    _handshake_time,
+)
 
-from .conftest import probe
+from ..conftest import Tls
+from .conftest import PASSWORD, SMTP, fault_toml, probe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="SO_TIMESTAMPNS is Linux's")
@@ -131,6 +139,110 @@ def test_the_threads_own_time_between_network_actions_is_left_out(
     listener.close()
 
 
+def test_the_wait_after_the_kernel_finished_the_handshake_is_left_out(
+        stamping: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread that gets the GIL back 0.5 s after its connect completed (31 other probes
+    ran meanwhile): the handshake counts as the kernel timed it, the 0.5 s do not."""
+    listener, port = serve_after(0.2)
+    backend = DeadlineBackend()
+    inner = backend._inner.connect_tcp
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        stream = inner(*args, **kwargs)
+        time.sleep(0.5)
+        return stream
+
+    monkeypatch.setattr(backend._inner, "connect_tcp", late)
+    backend.arm(Deadline.after(5))
+    stream = backend.connect_tcp("127.0.0.1", port)
+    stream.write(b"POST / HTTP/1.1\r\n\r\nbody")
+    assert stream.read(65536).startswith(b"HTTP/1.1 200 OK")
+    own = backend.network_time()
+    assert own is not None
+    assert 0.2 <= own < 0.5
+    stream.close()
+    listener.close()
+
+
+def test_the_wait_before_the_tls_handshake_is_left_out(
+        stamping: None, tls: Tls, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same over TLS: the 0.5 s between the connect and the ClientHello are the
+    thread's, the handshake and the server's 0.2 s are the request's."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tls.cert_pem, tls.key_pem)
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with server.wrap_socket(conn, server_side=True) as wrapped:
+            wrapped.recv(64)
+            time.sleep(0.2)
+            wrapped.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            time.sleep(1)
+
+    threading.Thread(target=answer, daemon=True).start()
+    backend = DeadlineBackend()
+    inner = backend._inner.connect_tcp
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        stream = inner(*args, **kwargs)
+        time.sleep(0.5)
+        return stream
+
+    monkeypatch.setattr(backend._inner, "connect_tcp", late)
+    backend.arm(Deadline.after(5))
+    stream = backend.connect_tcp("127.0.0.1", listener.getsockname()[1])
+    stream = stream.start_tls(tls.context(), "localhost")
+    stream.write(b"GET / HTTP/1.1\r\n\r\n")
+    assert stream.read(65536).startswith(b"HTTP/1.1 200 OK")
+    own = backend.network_time()
+    assert own is not None
+    assert 0.2 <= own < 0.5
+    stream.close()
+    listener.close()
+
+
+def test_the_handshake_time_is_the_kernels_round_trip() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    started = time.monotonic()
+    client = socket.create_connection(listener.getsockname())
+    wall = time.monotonic() - started
+    left, right = socket.socketpair()
+    try:
+        handshake = _handshake_time(client)
+        assert handshake is not None and 0 < handshake <= wall
+        assert _handshake_time(left) is None  # not TCP
+        assert _handshake_time(None) is None  # httpcore gave no socket
+    finally:
+        for sock in (client, listener, left, right):
+            sock.close()
+
+
+def test_a_retransmitted_syn_keeps_the_wall_clock() -> None:
+    """A SYN dropped by a full accept queue and sent again a second later: the kernel's
+    round trip would be the second SYN's alone, so the wall clock (over 1 s) counts."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # Linux queues one connection beyond the backlog
+    address = listener.getsockname()
+    queued = [socket.create_connection(address, timeout=5)]
+    late: list[socket.socket] = []
+    connecting = threading.Thread(target=lambda: late.append(
+        socket.create_connection(address, timeout=10)))
+    started = time.monotonic()
+    connecting.start()
+    time.sleep(0.3)  # its first SYN is dropped: the accept queue is full
+    accepted = [listener.accept()[0] for _ in range(2)]  # room for the second SYN
+    connecting.join(10)
+    try:
+        assert late, "the third connection never completed"
+        assert time.monotonic() - started > 0.9  # it waited for the retransmission
+        assert _handshake_time(late[0]) is None
+    finally:
+        for sock in (*queued, *accepted, *late, listener):
+            sock.close()
+
+
 def test_no_arrival_without_data() -> None:
     left, right = socket.socketpair()
     try:
@@ -182,3 +294,21 @@ def test_total_time_is_the_steps_own_times_added_up(
     steps = sum(t for label, t in times.items() if label != "total_time")
     assert times["total_time"] == pytest.approx(steps, abs=0.0005)  # rounding only
     assert times["total_time"] < 0.6
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_slow_answer_in_one_piece_counts_in_full(
+        stamping: None, scheme: str, tls: Tls, emulator_factory: Callable[..., Emulator],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Autodiscover answering after 0.4 s on a fresh connection: its time holds the
+    0.4 s, over TLS 1.3 too, where the server's session tickets arrive before the answer
+    (the emulator writes head and body apart, so the body's arrival is noted even without
+    ``_read_tls``; the backend test above has the answer in one piece)."""
+    emulator = emulator_factory(fault_toml(step="autodiscover", latency_ms=400),
+                                tls=tls if scheme == "https" else None)
+    monkeypatch.setenv("CHECK_MAPI_PASSWORD", PASSWORD)
+    code, output = run(["-m", SMTP, "--autodiscover-url", emulator.autodiscover_url,
+                        "--auth", "basic", "--ca-file", str(tls.ca_pem)])
+    first_line = output.split("\n", 1)[0]
+    assert code == 0, output
+    assert 0.4 <= _perf(first_line)["autodiscover_time"] < 1.0
