@@ -12,6 +12,7 @@ emulator refuses the replayed requests.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import socket
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from check_mapi.bench import replay
 from check_mapi.bench.measure import SPAWNER, Run, interleave, run_process, summarize
 from check_mapi.bench.proxy import DelayingProxy
 from check_mapi.bench.replay import remember, split_requests, substitute
@@ -148,10 +150,10 @@ def _replay_status(port: int, requests: list[bytes], rewrite: bool) -> list[str]
     return codes
 
 
-def test_a_recorded_probe_replays_only_with_the_new_session_cookies() -> None:
-    """Recorded against one emulator, replayed against another: the old session's cookies
-    are refused (X-ResponseCode 10, invalid context), the substituted ones are not."""
-    with Emulator() as recorded_on, Emulator() as target:
+@pytest.fixture(scope="module")
+def recorded() -> list[bytes]:
+    """The requests of one ``--url`` Basic probe of the default emulator's probe mailbox."""
+    with Emulator() as recorded_on:
         box = recorded_on.config.by_smtp("probe@contoso.com")
         assert box is not None and box.password is not None
         with DelayingProxy(int(recorded_on.url.rsplit(":", 1)[1]), record=True) as tap:
@@ -164,6 +166,36 @@ def test_a_recorded_probe_replays_only_with_the_new_session_cookies() -> None:
                 env={**os.environ, "CHECK_MAPI_PASSWORD": box.password})
         assert proc.returncode == 0, proc.stdout
         (requests,) = [split_requests(bytes(r.sent)) for r in tap.recordings]
+    return requests
+
+
+@pytest.mark.parametrize("client", ["stdlib", "httpx"])
+def test_the_many_mailbox_floor_replays_sessions_side_by_side(
+        recorded: list[bytes], client: str, tmp_path: Path) -> None:
+    """replay.py with ``threads``: each recorded connection is a session of its own with
+    its own cookies (five copies of one probe's session, two at a time), every answer 200
+    and X-ResponseCode 0, every session disconnected."""
+    plan = tmp_path / "plan.json"
+    with Emulator() as target:
+        plan.write_text(json.dumps({
+            "host": "127.0.0.1", "port": int(target.url.rsplit(":", 1)[1]), "tls": False,
+            "threads": 2, "client": client,
+            "connections": [[r.decode("latin-1") for r in recorded]] * 5}))
+        proc = subprocess.run([sys.executable, str(Path(replay.__file__)), str(plan)],
+                              capture_output=True, text=True, timeout=60, check=False)
+        stats = target.stats()
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["statuses"] == [200] * 20
+    assert stats.response_codes == {"0": 20}
+    assert stats.requests["Connect"] == 5 and stats.open_sessions == 0
+
+
+def test_a_recorded_probe_replays_only_with_the_new_session_cookies(
+        recorded: list[bytes]) -> None:
+    """Recorded against one emulator, replayed against another: the old session's cookies
+    are refused (X-ResponseCode 10, invalid context), the substituted ones are not."""
+    requests = recorded
+    with Emulator() as target:
         port = int(target.url.rsplit(":", 1)[1])
         assert _replay_status(port, requests, rewrite=True) == ["0", "0", "0", "0"]
         assert _replay_status(port, requests, rewrite=False) == ["0", "10", "10", "10"]

@@ -114,11 +114,12 @@ class Harness:
                 "-t", "30", *args]
 
     def write_plan(self, name: str, connections: list[list[bytes]], port: int,
-                   cafile: Path | None = None) -> Path:
-        """A replay plan for ``replay.py``: the recorded requests, sent to ``port``."""
+                   cafile: Path | None = None, **options: Any) -> Path:
+        """A replay plan for ``replay.py``: the recorded requests, sent to ``port``
+        (``options``: ``threads``, ``client``, see there)."""
         plan: dict[str, Any] = {
             "host": "127.0.0.1", "port": port, "tls": cafile is not None,
-            "cafile": str(cafile) if cafile else None,
+            "cafile": str(cafile) if cafile else None, **options,
             "connections": [[r.decode("latin-1") for r in c] for c in connections]}
         path = self.work / f"plan-{name}.json"
         path.write_text(json.dumps(plan))

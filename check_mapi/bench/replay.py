@@ -10,6 +10,12 @@ the answers of this replay, and the ``Host`` header names the server actually co
 
 ``python replay.py PLAN.json`` prints ``{"total_time": seconds, "statuses": [...]}`` and
 exits 0 when every answer was 200. Standard library only: it runs outside the package.
+
+A plan with ``"threads": N`` (the many-mailbox case) replays its connections N at a time,
+each connection a session of its own with its own cookies; with ``"client": "httpx"``
+each connection is an ``httpx.Client`` instead (imported only then), so that the table can
+show what the same requests cost with the HTTP library check_mapi uses and none of
+check_mapi's work.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import http.client
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
@@ -76,32 +83,81 @@ def connect(plan: dict[str, Any]) -> http.client.HTTPConnection:
 
 
 def replay(plan: dict[str, Any]) -> dict[str, Any]:
-    """Send every recorded request of every recorded connection, in order."""
+    """Send every recorded request of every recorded connection, in order (one cookie jar:
+    a probe's Autodiscover connection and its MAPI one)."""
+    jar: dict[str, str] = {}
+    started = time.perf_counter()
+    statuses = [status for requests in plan["connections"]
+                for status in _stdlib_session(plan, requests, jar)]
+    return {"total_time": time.perf_counter() - started, "statuses": statuses}
+
+
+def one_session(plan: dict[str, Any], requests: list[str]) -> list[int]:
+    """One recorded connection on a connection of its own, with its own cookies."""
+    if plan.get("client") == "httpx":
+        return _httpx_session(plan, requests)
+    return _stdlib_session(plan, requests, {})
+
+
+def _stdlib_session(plan: dict[str, Any], requests: list[str],
+                    jar: dict[str, str]) -> list[int]:
+    statuses = []
+    host = f"{plan['host']}:{plan['port']}"
+    connection = connect(plan)
+    connection.connect()
+    assert connection.sock is not None
+    for text in requests:
+        raw = substitute(text.encode("latin-1"), jar, host)
+        connection.sock.sendall(raw)
+        response = http.client.HTTPResponse(connection.sock,
+                                            method=raw.split(b" ", 1)[0].decode("ascii"))
+        response.begin()
+        response.read()
+        statuses.append(response.status)
+        remember(jar, response.headers.get_all("Set-Cookie") or [])
+    connection.close()
+    return statuses
+
+
+def _httpx_session(plan: dict[str, Any], requests: list[str]) -> list[int]:
+    import httpx
+
     jar: dict[str, str] = {}
     statuses = []
     host = f"{plan['host']}:{plan['port']}"
-    started = time.perf_counter()
-    for requests in plan["connections"]:
-        connection = connect(plan)
-        connection.connect()
+    scheme = "https" if plan.get("tls") else "http"
+    with httpx.Client(verify=plan.get("cafile") or False, timeout=60) as client:
         for text in requests:
             raw = substitute(text.encode("latin-1"), jar, host)
-            assert connection.sock is not None
-            connection.sock.sendall(raw)
-            response = http.client.HTTPResponse(connection.sock, method=raw.split(b" ", 1)[0]
-                                                .decode("ascii"))
-            response.begin()
-            response.read()
-            statuses.append(response.status)
-            remember(jar, response.headers.get_all("Set-Cookie") or [])
-        connection.close()
+            head, _, body = raw.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = []
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.lower() not in ("host", "content-length"):  # httpx sets them
+                    headers.append((name, value.strip()))
+            response = client.request(method, f"{scheme}://{host}{target}", headers=headers,
+                                      content=body)
+            statuses.append(response.status_code)
+            remember(jar, response.headers.get_list("set-cookie"))
+    return statuses
+
+
+def replay_concurrently(plan: dict[str, Any]) -> dict[str, Any]:
+    """Every recorded connection as a session of its own, ``plan["threads"]`` at once."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(plan["threads"]) as pool:
+        sessions = list(pool.map(lambda requests: one_session(plan, requests),
+                                 plan["connections"]))
+    statuses = [status for session in sessions for status in session]
     return {"total_time": time.perf_counter() - started, "statuses": statuses}
 
 
 def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as handle:
         plan = json.load(handle)
-    result = replay(plan)
+    result = replay_concurrently(plan) if plan.get("threads") else replay(plan)
     print(json.dumps(result))
     return 0 if all(status == 200 for status in result["statuses"]) else 1
 
