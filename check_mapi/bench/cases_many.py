@@ -120,7 +120,10 @@ def case_many(h: Harness) -> CaseResult:
         f"time of the request to writing the last byte of the answer, delays and the "
         f"emulator's queueing included) may grow at most 1.5x from --parallel 1 to "
         f"{PARALLEL[-1]}; the raw growth of connect_time, the emulator's slowdown under "
-        f"load included, is shown beside it.")
+        f"load included, is shown beside it. The replay rows send the requests of one "
+        f"recorded --parallel {PARALLEL[-1]} run again, {PARALLEL[-1]} sessions at a time, "
+        f"each with the cookies of its own Connect, through the same proxy: with the "
+        f"standard library alone, and with httpx alone.")
     return result
 
 
