@@ -12,7 +12,10 @@ TLS handshake, a name lookup or a sequence of reads could outlive ``-t``. This b
   (``family``) keep the addresses of one family;
 * arms a watchdog per request (one thread for the whole process) that shuts the
   request's connections down from outside when its deadline passes, for anything that
-  still blocks (a handshake that trickles, a write that never drains).
+  still blocks (a handshake that trickles, a write that never drains);
+* keeps each request's own time (``network_time``) by the kernel's clock where it can
+  (``stamps``: arrival times of data, the TCP handshake's round trip, a TLS handshake
+  timed flight by flight), leaving out the thread's time between network actions.
 
 Its streams answer ``get_extra_info`` like httpcore's, so ``facts.connection_facts`` reads
 what each connection was.
@@ -25,8 +28,6 @@ import ipaddress
 import select
 import socket
 import ssl
-import struct
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ from typing import Any, cast
 import httpcore
 
 from ..deadline import Deadline
+from .stamps import STAMPED, StampedTls, arrival, handshake_time, stamp_arrivals
 from .watchdog import Watchdog
 
 
@@ -135,7 +137,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
             fd = sock.fileno()
             with self._lock:
                 self._live[id(stream)] = fd
-            _stamp_arrivals(sock)
+            stamp_arrivals(sock)
         return _Stream(stream, self, sock if isinstance(sock, socket.socket) else None, fd)
 
     def forget(self, stream: httpcore.NetworkStream) -> None:
@@ -167,7 +169,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
             except httpcore.ConnectError as err:
                 failure = err
                 continue
-            handshake = _handshake_time(stream.get_extra_info("socket"))
+            handshake = handshake_time(stream.get_extra_info("socket"))
             self.settled(None if handshake is None else started + handshake)
             return self.track(stream)
         raise failure or httpcore.ConnectError(f"no address for {host}")
@@ -192,7 +194,7 @@ class _Stream(httpcore.NetworkStream):
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         clamped = self._backend.clamp(timeout, httpcore.ReadTimeout)
-        if self._fd >= 0 and _STAMPED:
+        if self._fd >= 0 and STAMPED:
             if isinstance(self._sock, ssl.SSLSocket):
                 return self._read_tls(max_bytes, timeout)
             self._note_arrival(clamped)
@@ -229,7 +231,7 @@ class _Stream(httpcore.NetworkStream):
         # rounded up: a wait that ends before the deadline would not read as its end
         if not poller.poll(-1 if timeout is None else int(timeout * 1000) + 1):
             raise httpcore.ReadTimeout("timed out")
-        arrived = _arrival(self._fd)
+        arrived = arrival(self._fd)
         if arrived is not None:
             self._backend.arrived(arrived)
 
@@ -248,80 +250,20 @@ class _Stream(httpcore.NetworkStream):
         self._backend.sending()  # the ClientHello: the wait since the connect is not counted
         if server_hostname is not None and server_hostname.isascii():
             server_hostname = _without_idna(server_hostname)
+        stamped = None  # TLS in TLS (an https proxy) keeps httpcore's own handshake
+        if STAMPED and self._sock is not None and not isinstance(self._sock, ssl.SSLSocket):
+            stamped = StampedTls(ssl_context, self._backend)
         try:
-            tls = self._inner.start_tls(ssl_context, server_hostname, clamped)
+            tls = self._inner.start_tls(cast(ssl.SSLContext, stamped or ssl_context),
+                                        server_hostname, clamped)
         finally:  # on failure httpcore has closed the socket: its descriptor is not ours
             self._backend.forget(self._inner)
-        self._backend.settled()
+        if stamped is None or not stamped.ran:
+            self._backend.settled()
         return self._backend.track(tls)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
-
-
-# Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS; the socket module does not name it): each
-# read's data carries the CLOCK_REALTIME moment it arrived. Elsewhere: wall time only.
-_SO_TIMESTAMPNS = 35
-_STAMPED = sys.platform.startswith("linux")
-_TIMESPEC = struct.Struct("@ll")
-
-
-def _stamp_arrivals(sock: socket.socket) -> None:
-    """Kernel arrival times on, and Nagle off: httpcore writes a request's headers and
-    body separately, and Nagle would hold the body back until the headers were
-    acknowledged (an extra round trip, or a 40 ms delayed ACK, in every step's time)."""
-    with contextlib.suppress(OSError):
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if _STAMPED:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-
-
-# struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32s; tcpi_rtt (microseconds)
-# is the 16th u32 and tcpi_total_retrans the 24th
-_TCP_INFO = struct.Struct("@8x60xI28xI")
-_TCP_INFO_SIZE = 104
-
-
-def _handshake_time(sock: object) -> float | None:
-    """How long the TCP handshake took, as the kernel measured it: right after connect the
-    smoothed round-trip time holds one sample, the SYN's. The wall clock around connect
-    would also hold this thread's wait for the GIL after the kernel finished (tens of ms
-    with many probes in threads). None (the wall clock then) off Linux, for a socket that
-    is not TCP, or when a SYN was retransmitted: the sample would then leave out the wait
-    for the retransmission, which is the user's time too."""
-    if not _STAMPED or not isinstance(sock, socket.socket) or sock.family not in (
-            socket.AF_INET, socket.AF_INET6):
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
-    except OSError:
-        return None
-    if len(info) < _TCP_INFO.size:
-        return None
-    rtt, retransmitted = _TCP_INFO.unpack_from(info)
-    return rtt / 1e6 if rtt and not retransmitted else None
-
-
-def _arrival(fd: int) -> float | None:
-    """The monotonic moment the data at the head of ``fd``'s queue arrived (peeked, not
-    consumed); None when the kernel does not say (closed, or not stamped)."""
-    sock = socket.socket(fileno=fd)
-    try:
-        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_TIMESPEC.size),
-                                          socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except OSError:
-        return None
-    finally:
-        sock.detach()
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(
-                data) >= _TIMESPEC.size:
-            seconds, nanoseconds = _TIMESPEC.unpack(data[:_TIMESPEC.size])
-            realtime = int(seconds) * 1_000_000_000 + int(nanoseconds)
-            return (realtime - time.time_ns() + time.monotonic_ns()) / 1e9
-    return None
 
 
 def _without_idna(name: str) -> str:

@@ -17,12 +17,8 @@ from check_mapi.deadline import Deadline
 from check_mapi.emulator import Emulator
 from check_mapi.plugin.main import run
 from check_mapi.probe.session import MapiSession
-from check_mapi.transport.network import (
-    _SO_TIMESTAMPNS,
-    DeadlineBackend,
-    _arrival,
-    _handshake_time,
-)
+from check_mapi.transport.network import DeadlineBackend
+from check_mapi.transport.stamps import SO_TIMESTAMPNS, arrival, handshake_time
 
 from ..conftest import Tls
 from .conftest import PASSWORD, SMTP, fault_toml, probe
@@ -44,13 +40,13 @@ def stamping() -> Iterator[None]:
     listener = socket.create_server(("127.0.0.1", 0))
     sender = socket.create_connection(listener.getsockname())
     receiver, _ = listener.accept()
-    receiver.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    receiver.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     try:
         until = time.monotonic() + 5
         while True:
             sender.sendall(b"x")
             time.sleep(0.01)
-            stamped = _arrival(receiver.fileno())
+            stamped = arrival(receiver.fileno())
             receiver.recv(64)
             if stamped is not None:
                 break
@@ -164,10 +160,8 @@ def test_the_wait_after_the_kernel_finished_the_handshake_is_left_out(
     listener.close()
 
 
-def test_the_wait_before_the_tls_handshake_is_left_out(
-        stamping: None, tls: Tls, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same over TLS: the 0.5 s between the connect and the ClientHello are the
-    thread's, the handshake and the server's 0.2 s are the request's."""
+def serve_tls_after(delay: float, tls: Tls) -> tuple[socket.socket, int]:
+    """A TLS server that answers ``delay`` s after the request came."""
     listener = socket.create_server(("127.0.0.1", 0))
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(tls.cert_pem, tls.key_pem)
@@ -176,11 +170,19 @@ def test_the_wait_before_the_tls_handshake_is_left_out(
         conn, _ = listener.accept()
         with server.wrap_socket(conn, server_side=True) as wrapped:
             wrapped.recv(64)
-            time.sleep(0.2)
+            time.sleep(delay)
             wrapped.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
             time.sleep(1)
 
     threading.Thread(target=answer, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+def test_the_wait_before_the_tls_handshake_is_left_out(
+        stamping: None, tls: Tls, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same over TLS: the 0.5 s between the connect and the ClientHello are the
+    thread's, the handshake and the server's 0.2 s are the request's."""
+    listener, port = serve_tls_after(0.2, tls)
     backend = DeadlineBackend()
     inner = backend._inner.connect_tcp
 
@@ -191,13 +193,43 @@ def test_the_wait_before_the_tls_handshake_is_left_out(
 
     monkeypatch.setattr(backend._inner, "connect_tcp", late)
     backend.arm(Deadline.after(5))
-    stream = backend.connect_tcp("127.0.0.1", listener.getsockname()[1])
+    stream = backend.connect_tcp("127.0.0.1", port)
     stream = stream.start_tls(tls.context(), "localhost")
     stream.write(b"GET / HTTP/1.1\r\n\r\n")
     assert stream.read(65536).startswith(b"HTTP/1.1 200 OK")
     own = backend.network_time()
     assert own is not None
     assert 0.2 <= own < 0.5
+    stream.close()
+    listener.close()
+
+
+def test_the_waits_inside_the_tls_handshake_are_left_out(
+        stamping: None, tls: Tls, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread gets the GIL back 0.4 s after each step of the client's handshake (31
+    other probes ran meanwhile): the handshake counts up to the arrival of the server's
+    flight, the waits do not; the server's 0.2 s over the request do."""
+    listener, port = serve_tls_after(0.2, tls)
+    original = ssl.SSLSocket.do_handshake
+
+    def late(self: ssl.SSLSocket, *args: Any, **kwargs: Any) -> None:
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            if not self.server_side:
+                time.sleep(0.4)
+
+    monkeypatch.setattr(ssl.SSLSocket, "do_handshake", late)
+    backend = DeadlineBackend()
+    backend.arm(Deadline.after(10))
+    started = time.monotonic()
+    stream = backend.connect_tcp("127.0.0.1", port).start_tls(tls.context(), "localhost")
+    stream.write(b"GET / HTTP/1.1\r\n\r\n")
+    assert stream.read(65536).startswith(b"HTTP/1.1 200 OK")
+    assert time.monotonic() - started >= 0.6  # the waits did happen
+    own = backend.network_time()
+    assert own is not None
+    assert 0.2 <= own < 0.4
     stream.close()
     listener.close()
 
@@ -209,10 +241,10 @@ def test_the_handshake_time_is_the_kernels_round_trip() -> None:
     wall = time.monotonic() - started
     left, right = socket.socketpair()
     try:
-        handshake = _handshake_time(client)
+        handshake = handshake_time(client)
         assert handshake is not None and 0 < handshake <= wall
-        assert _handshake_time(left) is None  # not TCP
-        assert _handshake_time(None) is None  # httpcore gave no socket
+        assert handshake_time(left) is None  # not TCP
+        assert handshake_time(None) is None  # httpcore gave no socket
     finally:
         for sock in (client, listener, left, right):
             sock.close()
@@ -237,7 +269,7 @@ def test_a_retransmitted_syn_keeps_the_wall_clock() -> None:
     try:
         assert late, "the third connection never completed"
         assert time.monotonic() - started > 0.9  # it waited for the retransmission
-        assert _handshake_time(late[0]) is None
+        assert handshake_time(late[0]) is None
     finally:
         for sock in (*queued, *accepted, *late, listener):
             sock.close()
@@ -246,10 +278,10 @@ def test_a_retransmitted_syn_keeps_the_wall_clock() -> None:
 def test_no_arrival_without_data() -> None:
     left, right = socket.socketpair()
     try:
-        assert _arrival(left.fileno()) is None  # nothing queued: the peek finds nothing
+        assert arrival(left.fileno()) is None  # nothing queued: the peek finds nothing
         right.sendall(b"x")
         time.sleep(0.05)
-        assert _arrival(left.fileno()) is None  # a socketpair is not time-stamped
+        assert arrival(left.fileno()) is None  # a socketpair is not time-stamped
     finally:
         left.close()
         right.close()
