@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Literal
 
 from .errors import ConfigError
 from .values import Value
@@ -61,7 +60,11 @@ class Reach(enum.Enum):
     INTERNAL_ONLY = "internal only"
 
 
-Vantage = Literal["internal", "external"]
+TYPE_CHECKING = False  # mypy reads this name as True; typing itself is not imported
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Vantage = Literal["internal", "external"]
 VANTAGES: tuple[Vantage, ...] = ("internal", "external")
 
 ON_PREMISES, EXCHANGE_ONLINE = "on-premises", "exchange-online"

@@ -18,15 +18,13 @@ import warnings
 _IMPORTED = time.monotonic()  # the earliest moment measured without /proc (see deadline)
 
 # The cheap paths (--help, --version, argument errors) import only what builds the parser
-# and renders an error; the option checks (cli.options) come after parse_args, their
-# ipaddress/urllib/shlex only where an option needs them (issue 12, tests/test_startup.py).
+# and, once parsed, what renders an error (evaluation, output: not for --help); the option
+# checks (cli.options) come after parse_args, their ipaddress/urllib/shlex only where an
+# option needs them (issue 12, tests/test_startup.py).
 from ..cli.extra_opts import expand_extra_opts  # noqa: E402 - after the clock reading above
 from ..cli.parser import Finished, build_parser  # noqa: E402
 from ..deadline import process_started  # noqa: E402
 from ..errors import ConfigError, MapiError, ServiceState  # noqa: E402
-from ..evaluation import Evaluation, problem  # noqa: E402
-from ..output import nagios  # noqa: E402
-from ..output.scrub import Scrubber  # noqa: E402
 
 REASON_LIMIT = 200  # characters of an unexpected exception's message in the status line
 TRACEBACK_VERBOSITY = 3  # -vvv: the traceback of a bug in the long output
@@ -38,7 +36,11 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import NoReturn
 
+    from ..evaluation import Evaluation
+    from ..output.scrub import Scrubber
     from ..settings import Plan
+
+    Outcome = tuple[tuple[Evaluation, ...], bool]  # one Evaluation per mailbox; many?
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -100,6 +102,8 @@ def run(argv: Sequence[str], *, started: float | None = None,
             outcome = _guarded(argv, started, env, plans)
         except Finished:  # --help or --version has been written
             return ServiceState.UNKNOWN, ""
+        from ..output import nagios
+
         scrub = _scrubber(argv, env, plans)
         if isinstance(outcome, str):  # --explain-config: a report, not a status line
             return ServiceState.OK, scrub.text(outcome)
@@ -116,7 +120,6 @@ def run(argv: Sequence[str], *, started: float | None = None,
         return int(state), nagios.render(evaluations[0])
 
 
-Outcome = tuple[tuple[Evaluation, ...], bool]  # one Evaluation per mailbox; many-mailbox?
 SECRET_OPTIONS = ("--password", "--token", "--proxy-password")
 SECRET_VARIABLES = ("CHECK_MAPI_PASSWORD", "CHECK_MAPI_TOKEN", "CHECK_MAPI_PROXY_PASSWORD",
                     "CHECK_MAPI_KEY_PASSWORD")  # cli.secrets reads them
@@ -126,6 +129,8 @@ def _scrubber(argv: Sequence[str], env: Mapping[str, str], plans: Sequence[Plan]
               ) -> Scrubber:
     """Every secret of the run: the Plan's (with the logon names they go with), and those
     of the command line and the environment, for errors raised before a Plan existed."""
+    from ..output.scrub import Scrubber
+
     secrets = [env[name] for name in SECRET_VARIABLES if env.get(name)]
     for index, arg in enumerate(argv):
         option, equals, value = arg.partition("=")
@@ -152,6 +157,8 @@ def _guarded(argv: Sequence[str], started: float, env: Mapping[str, str],
     try:
         return _run(argv, started, env, plans)
     except ConfigError as err:
+        from ..evaluation import problem
+
         return (problem(ServiceState.UNKNOWN, str(err)),), False
     except Finished:
         raise
@@ -162,6 +169,8 @@ def _guarded(argv: Sequence[str], started: float, env: Mapping[str, str],
 def _internal_error(err: Exception, argv: Sequence[str]) -> Evaluation:
     """A bug: UNKNOWN with a one-line reason; the traceback (file paths and all) only in
     the long output at ``-vvv``, where someone debugging asked for everything."""
+    from ..evaluation import problem
+
     reason = " ".join(str(err).split())[:REASON_LIMIT] or "no details"
     detail: tuple[str, ...] = ()
     if _verbose(argv) >= TRACEBACK_VERBOSITY:
@@ -227,6 +236,7 @@ def _checkmk(argv: Sequence[str], env: Mapping[str, str]) -> bool:
 
 def _oauth_login(settings: Plan) -> Evaluation | str:
     """``--oauth-login``: a report on success, else the state and reason of the failure."""
+    from ..evaluation import problem
     from .login import login
 
     try:
