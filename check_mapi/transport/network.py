@@ -36,7 +36,14 @@ from typing import Any, cast
 import httpcore
 
 from ..deadline import Deadline
-from .stamps import STAMPED, StampedTls, arrival, handshake_time, stamp_arrivals
+from .stamps import (
+    STAMPED,
+    StampedTls,
+    handshake_time,
+    note_arrival,
+    stamp_arrivals,
+    wait_for,
+)
 from .watchdog import Watchdog
 
 
@@ -226,14 +233,9 @@ class _Stream(httpcore.NetworkStream):
         server's time). Data TLS already decrypted arrived with what was noted before."""
         if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
             return
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN)
-        # rounded up: a wait that ends before the deadline would not read as its end
-        if not poller.poll(-1 if timeout is None else int(timeout * 1000) + 1):
+        if not wait_for(self._fd, select.POLLIN, timeout):
             raise httpcore.ReadTimeout("timed out")
-        arrived = arrival(self._fd)
-        if arrived is not None:
-            self._backend.arrived(arrived)
+        note_arrival(self._fd, self._backend)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if buffer:  # httpcore also "writes" h11's empty end of a sized body, often late

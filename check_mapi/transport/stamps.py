@@ -27,6 +27,7 @@ from typing import Any, Protocol
 SO_TIMESTAMPNS = 35
 STAMPED = sys.platform.startswith("linux")
 _TIMESPEC = struct.Struct("@ll")
+ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)  # recvmsg's room for the time stamp
 
 
 def stamp_arrivals(sock: socket.socket) -> None:
@@ -72,12 +73,17 @@ def arrival(fd: int) -> float | None:
     consumed); None when the kernel does not say (closed, or not stamped)."""
     sock = socket.socket(fileno=fd)
     try:
-        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_TIMESPEC.size),
+        _, ancillary, _, _ = sock.recvmsg(1, ANCILLARY_SPACE,
                                           socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except OSError:
         return None
     finally:
         sock.detach()
+    return stamped(ancillary)
+
+
+def stamped(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The monotonic moment a ``recvmsg``'s ``SCM_TIMESTAMPNS`` message names, if any."""
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(
                 data) >= _TIMESPEC.size:
@@ -85,6 +91,22 @@ def arrival(fd: int) -> float | None:
             realtime = int(seconds) * 1_000_000_000 + int(nanoseconds)
             return (realtime - time.time_ns() + time.monotonic_ns()) / 1e9
     return None
+
+
+def wait_for(fd: int, events: int, timeout: float | None) -> bool:
+    """Poll ``fd`` for ``events`` at most ``timeout`` s (None: without end); False when the
+    time ran out. Rounded up to the millisecond: a wait that ended just before the
+    deadline would not read as its end."""
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(-1 if timeout is None else int(timeout * 1000) + 1))
+
+
+def note_arrival(fd: int, clock: Clock) -> None:
+    """Tell ``clock`` when the data waiting on ``fd`` arrived, if the kernel says."""
+    arrived = arrival(fd)
+    if arrived is not None:
+        clock.arrived(arrived)
 
 
 class Clock(Protocol):
@@ -142,12 +164,7 @@ class StampedTls:
             else:
                 return
             left = None if end is None else end - time.monotonic()
-            poller = select.poll()
-            poller.register(tls.fileno(), events)
-            if (left is not None and left <= 0) or not poller.poll(
-                    -1 if left is None else int(left * 1000) + 1):
+            if (left is not None and left <= 0) or not wait_for(tls.fileno(), events, left):
                 raise TimeoutError("_ssl.c: The handshake operation timed out")
             if events == select.POLLIN:
-                arrived = arrival(tls.fileno())
-                if arrived is not None:
-                    self._clock.arrived(arrived)
+                note_arrival(tls.fileno(), self._clock)
