@@ -25,32 +25,18 @@ import asyncio
 import contextlib
 import os
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from check_mapi.transport.stamps import ANCILLARY_SPACE, SO_TIMESTAMPNS, stamped
+
 CHUNK = 65536
 
 
-_SO_TIMESTAMPNS = 35  # Linux; the socket module does not name it
-_TIMESPEC = struct.Struct("@ll")
-
-
 def _nothing() -> None:
-    return None
-
-
-def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """The kernel's arrival time of a read's data, on the monotonic clock."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(
-                data) >= _TIMESPEC.size:
-            seconds, nanoseconds = _TIMESPEC.unpack(data[:_TIMESPEC.size])
-            realtime = int(seconds) * 1_000_000_000 + int(nanoseconds)
-            return (realtime - time.time_ns() + time.monotonic_ns()) / 1e9
     return None
 
 
@@ -65,19 +51,18 @@ class _Client:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
     async def read(self, size: int) -> bytes:
         while True:
             try:
-                data, ancillary, _, _ = self.sock.recvmsg(
-                    size, socket.CMSG_SPACE(_TIMESPEC.size))
+                data, ancillary, _, _ = self.sock.recvmsg(size, ANCILLARY_SPACE)
             except BlockingIOError:
                 await self._readable()
                 continue
             except OSError:
                 return b""
-            self.arrived = _arrival(ancillary) or time.monotonic()
+            self.arrived = stamped(ancillary) or time.monotonic()
             return data
 
     async def _readable(self) -> None:
