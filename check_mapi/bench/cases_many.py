@@ -142,16 +142,22 @@ def _spans(proxy: DelayingProxy, count: int) -> list[float]:
     return list(proxy.first_exchanges)
 
 
+def _ideal(runs: dict[str, list[Run]], requests: int, parallel: int) -> float:
+    """Every mailbox's round trips, ``parallel`` at a time, plus one process start (the
+    single-mailbox run's wall minus its own round trips)."""
+    start = max(walls(runs["single"]).median - requests * DELAY * 2, 0.0)
+    return MAILBOXES * requests * DELAY * 2 / parallel + start
+
+
 def _report(result: CaseResult, runs: dict[str, list[Run]], requests: int,
             observed: dict[int, list[float]]) -> None:
     single_wall, single_cpu = walls(runs["single"]), cpus(runs["single"])
-    start = max(single_wall.median - requests * DELAY * 2, 0.0)
     result.add("1 mailbox (file of one), wall / CPU",
                f"{single_wall.text()} / {single_cpu.text()}", f"{requests} requests")
     medians: dict[int, float] = {}
     for parallel in PARALLEL:
         series = runs[f"P{parallel}"]
-        ideal = MAILBOXES * requests * DELAY * 2 / parallel + start
+        ideal = _ideal(runs, requests, parallel)
         wall, cpu = walls(series), cpus(series)
         ratio = wall.median / ideal
         judged = parallel == PARALLEL[-1]
@@ -180,8 +186,7 @@ def _floor_rows(result: CaseResult, runs: dict[str, list[Run]], requests: int,
                 replayed: int) -> None:
     """What the same requests cost at --parallel 32 without check_mapi: whether the wall
     budget can be met at all on this machine, with the HTTP library the plugin uses."""
-    start = max(walls(runs["single"]).median - requests * DELAY * 2, 0.0)
-    ideal = MAILBOXES * requests * DELAY * 2 / PARALLEL[-1] + start
+    ideal = _ideal(runs, requests, PARALLEL[-1])
     plugin = walls(runs[f"P{PARALLEL[-1]}"]).median
     ratios = {}
     for client, name in FLOORS.items():
