@@ -135,20 +135,27 @@ def test_the_threads_own_time_between_network_actions_is_left_out(
     listener.close()
 
 
+def late_connecting(monkeypatch: pytest.MonkeyPatch, late: float) -> DeadlineBackend:
+    """A backend whose thread gets the GIL back ``late`` s after each connect completed
+    (other probes ran meanwhile)."""
+    backend = DeadlineBackend()
+    inner = backend._inner.connect_tcp
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        stream = inner(*args, **kwargs)
+        time.sleep(late)
+        return stream
+
+    monkeypatch.setattr(backend._inner, "connect_tcp", connect)
+    return backend
+
+
 def test_the_wait_after_the_kernel_finished_the_handshake_is_left_out(
         stamping: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """A thread that gets the GIL back 0.5 s after its connect completed (31 other probes
     ran meanwhile): the handshake counts as the kernel timed it, the 0.5 s do not."""
     listener, port = serve_after(0.2)
-    backend = DeadlineBackend()
-    inner = backend._inner.connect_tcp
-
-    def late(*args: Any, **kwargs: Any) -> Any:
-        stream = inner(*args, **kwargs)
-        time.sleep(0.5)
-        return stream
-
-    monkeypatch.setattr(backend._inner, "connect_tcp", late)
+    backend = late_connecting(monkeypatch, 0.5)
     backend.arm(Deadline.after(5))
     stream = backend.connect_tcp("127.0.0.1", port)
     stream.write(b"POST / HTTP/1.1\r\n\r\nbody")
@@ -183,15 +190,7 @@ def test_the_wait_before_the_tls_handshake_is_left_out(
     """The same over TLS: the 0.5 s between the connect and the ClientHello are the
     thread's, the handshake and the server's 0.2 s are the request's."""
     listener, port = serve_tls_after(0.2, tls)
-    backend = DeadlineBackend()
-    inner = backend._inner.connect_tcp
-
-    def late(*args: Any, **kwargs: Any) -> Any:
-        stream = inner(*args, **kwargs)
-        time.sleep(0.5)
-        return stream
-
-    monkeypatch.setattr(backend._inner, "connect_tcp", late)
+    backend = late_connecting(monkeypatch, 0.5)
     backend.arm(Deadline.after(5))
     stream = backend.connect_tcp("127.0.0.1", port)
     stream = stream.start_tls(tls.context(), "localhost")

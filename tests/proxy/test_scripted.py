@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ import spnego
 
 from check_mapi.emulator.ntlm import user_file
 
+from ..loopback import LoopbackServer
 from .test_proxy import PROXY_USER, probe
 
 STALL = b""  # an answer that never comes
@@ -33,24 +33,16 @@ def answer(status: str, *headers: str) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-class ScriptedProxy:
+class ScriptedProxy(LoopbackServer):
     """Answers the n-th CONNECT it reads (on any connection) with ``answers[n]``."""
+
+    context = None
 
     def __init__(self, answers: list[bytes]) -> None:
         self.answers = answers
         self.requests: list[bytes] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._server.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+        self._listen()
+        self.port: int = self._sock.getsockname()[1]
 
     def _serve(self, connection: socket.socket) -> None:
         with connection:
@@ -70,10 +62,6 @@ class ScriptedProxy:
                     connection.sendall(reply)
                     if b"Connection: close" in reply:
                         return
-
-    def close(self) -> None:
-        self._stop.set()
-        self._server.close()
 
 
 @pytest.fixture
